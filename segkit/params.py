@@ -1,0 +1,328 @@
+"""Named parameter sets: typed, frozen, validated before anything runs.
+
+A parameter set is a YAML file in ``parameters/``. It loads into :class:`Params`, a frozen pydantic
+model with one section per concern. Unknown keys fail with a did-you-mean hint, wrong types name
+the key, the value and the expected type, and durations need units (``"30m"``).
+
+Notebooks see parameters *flattened*: section and key joined by ``_`` (``simulate_n_users``,
+``sessions_timeout``), each a literal that papermill can inject into a ``parameters`` cell. The
+notebook's validation cell rebuilds the model with :func:`params_from_namespace`.
+"""
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ParameterError, did_you_mean, format_allowed
+
+__all__ = [
+    "Params",
+    "DataParams",
+    "SimulateParams",
+    "ReportParams",
+    "load_params",
+    "params_from_namespace",
+    "parse_duration",
+    "validate_parameter_dir",
+    "PARAMETERS_DIR",
+]
+
+PARAMETERS_DIR = Path("parameters")
+_DURATION_RE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(ms|s|sec|m|min|h|d|w)\s*$", re.IGNORECASE)
+_UNIT = {"ms": "ms", "s": "s", "sec": "s", "m": "min", "min": "min", "h": "h", "d": "D", "w": "W"}
+
+
+def parse_duration(value: Any, *, name: str = "duration") -> pd.Timedelta:
+    """Parse a duration with units (``"30m"``, ``"24h"``, ``"7d"``, ``"90s"``) or a Timedelta.
+
+    A bare number is rejected, because ``pd.Timedelta("1800")`` means nanoseconds.
+
+    Examples
+    --------
+    >>> parse_duration("30m")
+    Timedelta('0 days 00:30:00')
+    """
+    if isinstance(value, pd.Timedelta):
+        td = value
+    elif isinstance(value, str) and (m := _DURATION_RE.match(value)):
+        td = pd.Timedelta(float(m.group(1)), unit=_UNIT[m.group(2).lower()]) if m.group(2).lower() != "w" else pd.Timedelta(
+            days=7 * float(m.group(1))
+        )
+    else:
+        raise ParameterError(
+            name,
+            value,
+            message=f"Parameter {name!r} got {value!r}; a duration needs units, "
+            "e.g. '90s', '30m', '24h', '7d', '2w' (a bare number is ambiguous)",
+        )
+    if td <= pd.Timedelta(0):
+        raise ParameterError(name, value, message=f"Parameter {name!r} got {value!r}; a duration must be positive")
+    return td
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, validate_default=True)
+
+
+def _duration_field(v: Any, info: Any) -> str:
+    parse_duration(v, name=info.field_name)
+    return v if isinstance(v, str) else f"{pd.Timedelta(v).total_seconds():g}s"
+
+
+class SimulateParams(_Section):
+    """Settings of the built-in simulated shop (used when ``data.source`` is ``simulate``)."""
+
+    n_users: int = Field(12000, ge=50, description="number of simulated visitors (humans and bots)")
+    n_days: int = Field(56, ge=1, le=366, description="days of traffic")
+    start: str = Field("2024-01-01", description="first day of traffic (ISO date)")
+    bot_share: float = Field(0.05, ge=0, le=0.5, description="share of visitors that are bots")
+    timezone: str = Field("Europe/Berlin", description="time zone of naive timestamps in the export")
+    dirt: bool = Field(True, description="plant dirty timestamps, labels, missing fields, duplicates")
+
+    @field_validator("start")
+    @classmethod
+    def _check_start(cls, v: str) -> str:
+        try:
+            pd.Timestamp(v)
+        except (ValueError, TypeError) as exc:
+            raise ValueError(f"not an ISO date: {v!r}") from exc
+        return v
+
+
+class DataParams(_Section):
+    """Where the events come from: the simulator, or a user's own file."""
+
+    source: Literal["simulate", "file"] = Field("simulate", description="simulated shop or a file")
+    path: str | None = Field(None, description="events file (source: file); relative to the repository")
+    format: Literal["csv", "parquet", "jsonl", "rees46", "otto", "access_log"] | None = Field(
+        None, description="file format; inferred from the suffix when unset"
+    )
+    columns: dict[str, str] = Field(default_factory=dict, description="source column -> canonical column")
+    timezone: str = Field("UTC", description="time zone of naive timestamps in the file")
+    crm_path: str | None = Field(None, description="optional CRM table (customer_id, lifetime_value, is_vip)")
+
+    @model_validator(mode="after")
+    def _one_mode(self) -> DataParams:
+        if self.source == "file" and not self.path:
+            raise ValueError("data.source is 'file' but data.path is not set")
+        if self.source == "simulate":
+            for key in ("path", "format", "crm_path"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"data.{key} is set but data.source is 'simulate'; set source: file to use it")
+            if self.columns:
+                raise ValueError("data.columns is set but data.source is 'simulate'; set source: file to use it")
+        return self
+
+
+class ReportParams(_Section):
+    """How ``make report`` executes notebooks."""
+
+    cell_timeout: int = Field(900, ge=10, description="seconds one cell may run")
+
+
+class Params(_Section):
+    """One named parameter set (a ``parameters/NAME.yaml`` file).
+
+    Examples
+    --------
+    >>> p = Params(name="demo", simulate={"n_users": 500})
+    >>> p.flat()["simulate_n_users"]
+    500
+    """
+
+    name: str = Field(..., pattern=r"^[A-Za-z0-9_.-]+$", description="the set's name (reports/NAME/)")
+    description: str = Field("", description="what this parameter set is for")
+    seed: int = Field(0, ge=0, description="seed of every random step")
+    taxonomy: str = Field("parameters/taxonomy/default.yaml", description="event taxonomy / tracking plan")
+    data: DataParams = Field(default_factory=DataParams)
+    simulate: SimulateParams = Field(default_factory=SimulateParams)
+    report: ReportParams = Field(default_factory=ReportParams)
+
+    def flat(self) -> dict[str, Any]:
+        """Flatten to ``section_key`` literals, the names notebooks declare in their parameters cell."""
+        out: dict[str, Any] = {}
+        for key, value in self.model_dump(mode="json").items():
+            if isinstance(value, dict) and key in _SECTIONS:
+                for sub, subval in value.items():
+                    out[f"{key}_{sub}"] = subval
+            else:
+                out[key] = value
+        return out
+
+    @classmethod
+    def flat_keys(cls) -> list[str]:
+        """All flat names a notebook may declare."""
+        keys: list[str] = []
+        for key, field in cls.model_fields.items():
+            if key in _SECTIONS:
+                keys.extend(f"{key}_{sub}" for sub in _SECTIONS[key].model_fields)
+            else:
+                keys.append(key)
+        return keys
+
+    @classmethod
+    def from_flat(cls, flat: Mapping[str, Any]) -> Params:
+        """Rebuild from flat keys (unknown keys are an error with a did-you-mean hint)."""
+        nested: dict[str, Any] = {}
+        known = cls.flat_keys()
+        for key, value in flat.items():
+            if key not in known:
+                raise ParameterError(
+                    key, value, message=f"Unknown parameter {key!r};{did_you_mean(key, known)} Allowed: {format_allowed(known)}"
+                )
+            section = next((s for s in _SECTIONS if key.startswith(s + "_") and key[len(s) + 1 :] in _SECTIONS[s].model_fields), None)
+            if section:
+                nested.setdefault(section, {})[key[len(section) + 1 :]] = value
+            else:
+                nested[key] = value
+        return _validate(nested, source="notebook parameters")
+
+    def resolve(self, path: str | Path, root: str | Path | None = None) -> Path:
+        """Resolve a path from the parameter set against the repository root."""
+        p = Path(path)
+        return p if p.is_absolute() else Path(root or repo_root()) / p
+
+
+_SECTIONS: dict[str, type[_Section]] = {"data": DataParams, "simulate": SimulateParams, "report": ReportParams}
+
+
+def repo_root(start: str | Path | None = None) -> Path:
+    """The repository root: the nearest folder above ``start`` (default: cwd) holding ``parameters/``."""
+    here = Path(start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / "parameters").is_dir() and (folder / "segkit").is_dir():
+            return folder
+    return here
+
+
+def _model_for(loc: tuple[Any, ...]) -> type[BaseModel]:
+    model: type[BaseModel] = Params
+    for part in loc[:-1]:
+        if isinstance(part, str) and part in _SECTIONS and model is Params:
+            model = _SECTIONS[part]
+    return model
+
+
+def _convert(exc: ValidationError, data: Mapping[str, Any], source: str) -> ParameterError:
+    problems = []
+    first: tuple[str, Any, Any] | None = None
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        dotted = ".".join(str(p) for p in loc) or "(top level)"
+        value = err.get("input")
+        if err["type"] == "extra_forbidden":
+            fields = list(_model_for(loc).model_fields)
+            msg = f"unknown key {dotted!r};{did_you_mean(str(loc[-1]), fields)} allowed: {format_allowed(fields)}"
+            allowed: Any = fields
+        else:
+            expected = err["msg"].removeprefix("Value error, ")
+            msg = f"{dotted}: got {value!r}; {expected}"
+            allowed = expected
+        problems.append(msg)
+        if first is None:
+            first = (dotted, value, allowed)
+    assert first is not None
+    text = f"Invalid parameters in {source}:\n  - " + "\n  - ".join(problems)
+    return ParameterError(first[0], first[1], first[2], message=text)
+
+
+def _validate(data: Mapping[str, Any], *, source: str) -> Params:
+    try:
+        return Params.model_validate(dict(data))
+    except ValidationError as exc:
+        raise _convert(exc, data, source) from None
+
+
+def _deep_merge(base: dict[str, Any], over: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), Mapping):
+            out[key] = _deep_merge(dict(out[key]), value)
+        else:
+            out[key] = value
+    return out
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    if not path.is_file():
+        siblings = sorted(p.stem for p in path.parent.glob("*.yaml")) if path.parent.is_dir() else []
+        raise ParameterError(
+            "params",
+            str(path),
+            siblings,
+            message=f"Parameter file {str(path)!r} not found;{did_you_mean(path.stem, siblings)} "
+            f"available in {str(path.parent)!r}: {format_allowed(siblings)}",
+        )
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise ParameterError("params", str(path), message=f"Parameter file {str(path)!r} is not valid YAML: {exc}") from None
+    if not isinstance(data, dict):
+        raise ParameterError("params", str(path), message=f"Parameter file {str(path)!r} must hold a mapping, got {type(data).__name__}")
+    return data
+
+
+def load_params(path: str | Path) -> Params:
+    """Load and validate a parameter set.
+
+    A file may start from another set with ``extends: NAME`` (a file beside it); its keys are
+    merged over the base, section by section.
+
+    Parameters
+    ----------
+    path : str or Path
+        ``parameters/NAME.yaml``, or just ``NAME`` (looked up in ``parameters/``).
+
+    Examples
+    --------
+    >>> load_params("parameters/default.yaml").name  # doctest: +SKIP
+    'default'
+    """
+    p = Path(path)
+    if p.suffix not in (".yaml", ".yml"):
+        p = repo_root() / PARAMETERS_DIR / f"{p.name}.yaml" if not p.parent.name else p.with_suffix(".yaml")
+    data = _read_yaml(p)
+    seen = {p.resolve()}
+    while "extends" in data:
+        base_path = p.parent / f"{data.pop('extends')}.yaml"
+        if base_path.resolve() in seen:
+            raise ParameterError("extends", base_path.stem, message=f"Parameter files extend each other in a cycle: {base_path}")
+        seen.add(base_path.resolve())
+        data = _deep_merge(_read_yaml(base_path), data)
+    data.setdefault("name", p.stem)
+    return _validate(data, source=str(p))
+
+
+def params_from_namespace(namespace: Mapping[str, Any]) -> Params:
+    """Build :class:`Params` from a notebook's variables, taking the flat keys it declares.
+
+    Names the parameter set does not define (``run_dir``, imports, ...) are ignored; keys it does
+    define are validated as in :func:`load_params`. A notebook calls it right after the
+    ``parameters`` cell as ``params = segkit.params_from_namespace(globals())``.
+    """
+    keys = set(Params.flat_keys())
+    picked = {k: v for k, v in namespace.items() if k in keys}
+    picked.setdefault("name", "notebook")
+    return Params.from_flat(picked)
+
+
+def validate_parameter_dir(folder: str | Path = PARAMETERS_DIR) -> dict[str, Params]:
+    """Validate every parameter set (``*.yaml``) in ``folder`` and the taxonomy each one names.
+
+    Raises the first :class:`ParameterError`, naming the file. Returns ``{name: Params}``.
+    """
+    from .taxonomy import load_taxonomy
+
+    folder = Path(folder)
+    out: dict[str, Params] = {}
+    for path in sorted(folder.glob("*.yaml")):
+        params = load_params(path)
+        load_taxonomy(params.resolve(params.taxonomy, folder.resolve().parent))
+        out[params.name] = params
+    return out
