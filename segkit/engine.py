@@ -1,0 +1,89 @@
+"""The execution engine: event-level transforms are Ibis expressions, run on DuckDB by default.
+
+Writing transforms once as Ibis expressions lets the same definitions run on DuckDB (in process,
+the default), on PySpark and on warehouses. Public functions accept a pandas DataFrame, a Parquet
+path or an Ibis table (:func:`as_table`) and return pandas unless asked for the expression
+(``output="ibis"``).
+
+Examples
+--------
+>>> import pandas as pd
+>>> t = as_table(pd.DataFrame({"user_id": ["a", "b"]}))
+>>> to_pandas(t.count().as_scalar().name("n").as_table())["n"].item()
+2
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import ibis
+import pandas as pd
+from ibis.backends import BaseBackend
+
+from .errors import ParameterError
+
+__all__ = ["Data", "Output", "connect", "default_connection", "as_table", "to_pandas", "finish", "backend_of"]
+
+Data = pd.DataFrame | str | Path | ibis.Table
+Output = Literal["pandas", "ibis"]
+_DEFAULT: BaseBackend | None = None
+
+
+def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None, memory_limit: str | None = None) -> BaseBackend:
+    """Open a new in-process DuckDB connection (other backends come through Ibis the same way)."""
+    if backend != "duckdb":
+        raise ParameterError("backend", backend, ["duckdb"])
+    kwargs: dict[str, Any] = {"threads": threads or os.cpu_count() or 2}
+    if memory_limit:
+        kwargs["memory_limit"] = memory_limit
+    return ibis.duckdb.connect(**kwargs)
+
+
+def default_connection() -> BaseBackend:
+    """The process-wide DuckDB connection segkit uses when none is given."""
+    global _DEFAULT
+    if _DEFAULT is None:
+        _DEFAULT = connect()
+    return _DEFAULT
+
+
+def as_table(data: Data, *, con: BaseBackend | None = None, name: str = "data") -> ibis.Table:
+    """Turn a DataFrame, a Parquet file (or glob) or an Ibis table into an Ibis table."""
+    if isinstance(data, ibis.Table):
+        return data
+    if isinstance(data, pd.DataFrame):
+        return ibis.memtable(data)
+    if isinstance(data, (str, Path)):
+        path = str(data)
+        if not any(ch in path for ch in "*?[") and not Path(path).exists():
+            raise ParameterError("data", path, message=f"Input {path!r} does not exist; expected a DataFrame, a Parquet path or an Ibis table")
+        if not path.endswith(".parquet") and not Path(path).is_dir():
+            raise ParameterError("data", path, message=f"Input {path!r} is not a Parquet file; read other formats with segkit.read_events")
+        return (con or default_connection()).read_parquet(path, table_name=None)
+    raise ParameterError(
+        "data", type(data).__name__, message=f"Expected a pandas DataFrame, a Parquet path or an Ibis table, got {type(data).__name__}"
+    )
+
+
+def backend_of(expr: ibis.Table | ibis.Expr) -> BaseBackend:
+    """The backend an expression is bound to, or the default DuckDB connection for unbound ones."""
+    try:
+        return expr._find_backend(use_default=False)
+    except Exception:  # unbound (memtables only): run on the default connection
+        return default_connection()
+
+
+def to_pandas(expr: ibis.Table | ibis.Expr, *, con: BaseBackend | None = None) -> pd.DataFrame:
+    """Execute an expression and return a pandas DataFrame."""
+    return (con or backend_of(expr)).execute(expr)
+
+
+def finish(expr: ibis.Table, output: Output) -> pd.DataFrame | ibis.Table:
+    """Return the expression itself (``output="ibis"``) or its pandas result (``"pandas"``)."""
+    if output == "ibis":
+        return expr
+    if output == "pandas":
+        return to_pandas(expr)
+    raise ParameterError("output", output, ["pandas", "ibis"])
