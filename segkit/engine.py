@@ -9,7 +9,7 @@ Examples
 --------
 >>> import pandas as pd
 >>> t = as_table(pd.DataFrame({"user_id": ["a", "b"]}))
->>> to_pandas(t.count().as_scalar().name("n").as_table())["n"].item()
+>>> to_pandas(t.aggregate(n=t.count()))["n"].item()
 2
 """
 from __future__ import annotations
