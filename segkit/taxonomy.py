@@ -34,6 +34,7 @@ __all__ = [
     "event_catalog",
     "unknown_events",
     "check_tracking_plan",
+    "taxonomy_summary",
 ]
 
 CATEGORIES: tuple[str, ...] = ("interaction", "intent", "engagement", "transaction")
@@ -212,3 +213,19 @@ def check_tracking_plan(events: pd.DataFrame, taxonomy: Taxonomy, *, examples: i
     cols = ["event", "property", "violations", "events", "share", "example_rows"]
     return pd.DataFrame(rows, columns=cols).sort_values("violations", ascending=False, ignore_index=True)
 
+
+
+def taxonomy_summary(events: pd.DataFrame, violations: pd.DataFrame | None = None) -> dict[str, object]:
+    """Rounded headline numbers of a taxonomy run (for reports and regression checks)."""
+    check_columns(events.columns, ["event", "event_category", "user_id"], what="events (apply_taxonomy first)")
+    share = events["event_category"].value_counts(normalize=True)
+    out: dict[str, object] = {
+        "events": int(len(events)),
+        "users": int(events["user_id"].nunique()),
+        "canonical_events": int(events.loc[events["event_category"] != UNKNOWN, "event"].nunique()),
+        "unknown_share": round(float(share.get(UNKNOWN, 0.0)), 3),
+        "category_share": {k: round(float(v), 3) for k, v in share.sort_index().items()},
+    }
+    if violations is not None:
+        out["plan_violations"] = int(violations["violations"].sum()) if len(violations) else 0
+    return out
