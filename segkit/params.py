@@ -25,6 +25,8 @@ __all__ = [
     "Params",
     "DataParams",
     "SimulateParams",
+    "CleaningParams",
+    "SessionParams",
     "ReportParams",
     "load_params",
     "params_from_namespace",
@@ -120,6 +122,71 @@ class DataParams(_Section):
         return self
 
 
+class CleaningParams(_Section):
+    """Cleaning (notebook 02): unknown events, bots, duplicates, standardization, missing data."""
+
+    drop_unknown_events: bool = Field(True, description="drop events the taxonomy does not know (counted in the ledger)")
+    bot_ip_list: list[str] = Field(default_factory=list, description="IPs that are always bots")
+    bot_ip_ranges: list[str] = Field(default_factory=list, description="CIDR ranges that are always bots")
+    bot_ua_patterns: list[str] = Field(default_factory=list, description="extra user-agent regexes that mark bots")
+    bot_max_events_per_minute: float | None = Field(60.0, gt=0, description="faster than this is machine-like (strong)")
+    bot_min_gap_cv: float | None = Field(0.35, ge=0, description="gap coefficient of variation below this is machine timing (strong)")
+    bot_max_session: str | None = Field("4h", description="a session longer than this is suspicious (weak)")
+    bot_min_engagement_share: float | None = Field(0.05, ge=0, le=1, description="share of scroll/engagement events below this (weak)")
+    bot_max_ua_per_ip: int | None = Field(20, ge=1, description="more user agents on one IP than this (weak)")
+    bot_min_events_for_timing: int = Field(20, ge=2, description="events a visitor needs before timing rules apply")
+    bot_drop_one_hit: bool = Field(False, description="treat single-event visitors as bots")
+    dedup_tolerance: str | None = Field("1s", description="near duplicates: same row within this time; null = exact only")
+    url_keep_params: list[str] = Field(default_factory=lambda: ["q", "utm_source", "utm_medium", "utm_campaign"],
+                                       description="query parameters kept when URLs are normalized")
+    url_keep_host: bool = Field(True, description="keep scheme and host in normalized URLs")
+    page_type_rules: list[tuple[str, str]] = Field(
+        default_factory=lambda: [
+            ("home", r"^/$"),
+            ("category", r"^/category(/|$)"),
+            ("product", r"^/product(/|$)"),
+            ("cart", r"^/cart(/|$)"),
+            ("checkout", r"^/checkout(/|$)"),
+            ("blog", r"^/blog(/|$)"),
+            ("search", r"^/search(/|$)"),
+        ],
+        description="ordered (page_type, regex on the URL path) rules; the first match wins",
+    )
+    device_labels: dict[str, str] = Field(default_factory=dict, description="extra raw device label -> Mobile/Desktop/Tablet/Bot/Other")
+    missing: dict[str, Any] = Field(
+        default_factory=lambda: {"referrer": {"fill": "(direct)"}},
+        description="column -> policy: drop, mode, median, mean, {fill: value} or {model: {features: [...]}}",
+    )
+
+    @field_validator("bot_max_session", "dedup_tolerance")
+    @classmethod
+    def _durations(cls, v: str | None, info: Any) -> str | None:
+        if v is not None:
+            parse_duration(v, name=info.field_name)
+        return v
+
+
+class SessionParams(_Section):
+    """Sessionization (notebook 02)."""
+
+    timeout: str = Field("30m", description="inactivity gap that ends a session")
+    split_at_midnight: bool = Field(False, description="also start a session at local midnight")
+    timezone: str = Field("UTC", description="time zone of the midnight split")
+    split_on_referrer_change: bool = Field(False, description="also start a session when the campaign/referrer changes")
+
+    @field_validator("timeout")
+    @classmethod
+    def _timeout(cls, v: str) -> str:
+        parse_duration(v, name="timeout")
+        return v
+
+    @model_validator(mode="after")
+    def _mode(self) -> SessionParams:
+        if self.timezone != "UTC" and not self.split_at_midnight:
+            raise ValueError("sessions.timezone is set but split_at_midnight is false; set split_at_midnight: true to use it")
+        return self
+
+
 class ReportParams(_Section):
     """How ``make report`` executes notebooks."""
 
@@ -142,6 +209,8 @@ class Params(_Section):
     taxonomy: str = Field("parameters/taxonomy/default.yaml", description="event taxonomy / tracking plan")
     data: DataParams = Field(default_factory=DataParams)
     simulate: SimulateParams = Field(default_factory=SimulateParams)
+    cleaning: CleaningParams = Field(default_factory=CleaningParams)
+    sessions: SessionParams = Field(default_factory=SessionParams)
     report: ReportParams = Field(default_factory=ReportParams)
 
     def flat(self) -> dict[str, Any]:
@@ -189,7 +258,13 @@ class Params(_Section):
         return p if p.is_absolute() else Path(root or repo_root()) / p
 
 
-_SECTIONS: dict[str, type[_Section]] = {"data": DataParams, "simulate": SimulateParams, "report": ReportParams}
+_SECTIONS: dict[str, type[_Section]] = {
+    "data": DataParams,
+    "simulate": SimulateParams,
+    "cleaning": CleaningParams,
+    "sessions": SessionParams,
+    "report": ReportParams,
+}
 
 
 def repo_root(start: str | Path | None = None) -> Path:

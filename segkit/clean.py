@@ -1,0 +1,359 @@
+"""The cleaning pipeline and its ledger: nothing is lost silently.
+
+:func:`clean_events` runs, in order, on the Ibis/DuckDB engine:
+
+1. ``taxonomy`` — drop events whose raw name the taxonomy does not know (optional).
+2. ``bots`` — drop every event of visitors :func:`segkit.bots.filter_bots` flags.
+3. ``duplicates`` — drop exact duplicates, then near duplicates within a tolerance.
+4. ``devices`` — normalize device labels to Mobile / Desktop / Tablet / Bot / Other (labels and
+   user-agent parsing).
+5. ``urls`` — normalize URLs (scheme, host, trailing slash, query parameters).
+6. ``page_types`` — fill missing page types from ordered URL rules.
+7. ``missing`` — per-column policies: fill, drop, mode, median, mean or a model.
+
+Every dropped row goes to the quarantine with its step and reason; every changed value is
+counted. The ledger holds one row per (step, action, reason) and balances exactly:
+``rows_in == rows_out + rows dropped``. Rows the reader rejected can be passed in so the ledger
+starts from the raw input.
+"""
+from __future__ import annotations
+
+import itertools
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import ibis
+import pandas as pd
+
+from .bots import filter_bots
+from .engine import Data, Output, as_table, default_connection, to_pandas
+from .errors import ParameterError, SegkitError, check_columns
+from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
+from .params import CleaningParams
+from .standardize import assign_page_types, find_duplicates, normalize_devices, normalize_urls
+
+__all__ = ["CleanResult", "clean_events", "LEDGER_COLUMNS"]
+
+LEDGER_COLUMNS = ["step", "action", "reason", "rows"]
+_ROW = "_segkit_row"
+_COUNTER = itertools.count()
+_STEP_ORDER = ["read", "taxonomy", "bots", "duplicates", "devices", "urls", "page_types", "missing"]
+
+
+@dataclass(frozen=True)
+class CleanResult:
+    """What :func:`clean_events` returns.
+
+    Attributes
+    ----------
+    events : pandas.DataFrame or ibis.Table
+        The clean events (input order for pandas input).
+    quarantine : pandas.DataFrame
+        Every dropped row with ``step``, ``reason`` and ``detail``.
+    ledger : pandas.DataFrame
+        ``step``, ``action`` (``dropped`` / ``changed``), ``reason``, ``rows``.
+    bots : pandas.DataFrame
+        One row per visitor with the bot signals, ``score``, ``is_bot`` and ``reasons``.
+    rows_in, rows_out : int
+        Rows that came in (reader rejections included) and rows that came out.
+    imputation : pandas.DataFrame
+        What each missing-data policy did (column, policy, rows_touched, value).
+    """
+
+    events: pd.DataFrame | ibis.Table
+    quarantine: pd.DataFrame
+    ledger: pd.DataFrame
+    bots: pd.DataFrame
+    rows_in: int
+    rows_out: int
+    imputation: pd.DataFrame = field(default_factory=pd.DataFrame)
+
+    @property
+    def rows_dropped(self) -> int:
+        """Rows dropped by all steps."""
+        return int(self.ledger.loc[self.ledger["action"] == "dropped", "rows"].sum())
+
+    def check_balance(self) -> None:
+        """Raise :class:`SegkitError` unless rows in == rows out + rows dropped."""
+        if self.rows_in != self.rows_out + self.rows_dropped:
+            raise SegkitError(
+                f"Cleaning ledger does not balance: {self.rows_in:,} in != {self.rows_out:,} out + {self.rows_dropped:,} dropped"
+            )
+
+    def waterfall(self) -> pd.DataFrame:
+        """Rows remaining after each step (for the waterfall plot)."""
+        dropped = self.ledger[self.ledger["action"] == "dropped"].groupby("step", sort=False)["rows"].sum()
+        rows, remaining = [], self.rows_in
+        rows.append({"step": "input", "dropped": 0, "remaining": remaining})
+        for step in _STEP_ORDER:
+            n = int(dropped.get(step, 0))
+            remaining -= n
+            rows.append({"step": step, "dropped": n, "remaining": remaining})
+        return pd.DataFrame(rows)
+
+
+class _Ledger:
+    def __init__(self) -> None:
+        self.rows: list[dict[str, Any]] = []
+        self.quarantine: list[pd.DataFrame] = []
+
+    def count(self, step: str, action: str, reason: str, n: int) -> None:
+        if n:
+            self.rows.append({"step": step, "action": action, "reason": reason, "rows": int(n)})
+
+    def drop(self, step: str, dropped: ibis.Table, reason: str | None = None, detail: str | None = None) -> None:
+        """Count and keep dropped rows (executed once). ``dropped`` carries ``reason`` (and
+        ``detail``) columns unless they are given as constants."""
+        extra: dict[str, Any] = {"step": ibis.literal(step)}
+        if reason is not None:
+            extra["reason"] = ibis.literal(reason)
+        if "detail" not in dropped.columns:
+            extra["detail"] = ibis.literal(detail or "")
+        frame = to_pandas(dropped.mutate(**extra))
+        if len(frame):
+            for r, n in frame["reason"].value_counts(sort=False).items():
+                self.count(step, "dropped", str(r), int(n))
+            self.quarantine.append(frame)
+
+    def frame(self) -> pd.DataFrame:
+        return pd.DataFrame(self.rows, columns=LEDGER_COLUMNS)
+
+
+_TEMP_TABLES: list[str] = []
+
+
+def _materialize(expr: ibis.Table, name: str) -> ibis.Table:
+    """Compute an expression once into a DuckDB temp table so later steps do not recompute it.
+
+    Earlier intermediate tables of the same run are dropped once nothing refers to them, so a
+    run holds at most two copies of the events.
+    """
+    con = default_connection()
+    table_name = f"_segkit_clean_{name}_{next(_COUNTER)}"
+    out = con.create_table(table_name, expr, temp=True)
+    _TEMP_TABLES.append(table_name)
+    _release(keep=1)
+    return out
+
+
+def _release(keep: int = 1) -> None:
+    """Drop all intermediate tables but the last ``keep``."""
+    con = default_connection()
+    while len(_TEMP_TABLES) > keep:
+        # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
+        con.raw_sql(f'DROP TABLE IF EXISTS "{_TEMP_TABLES.pop(0)}"')
+
+
+def _count(t: ibis.Table) -> int:
+    return int(to_pandas(t.aggregate(n=t.count()))["n"].iloc[0])
+
+
+def _changed(t: ibis.Table, cond: ibis.BooleanValue) -> int:
+    return int(to_pandas(t.aggregate(n=cond.cast("int64").sum()))["n"].fillna(0).iloc[0])
+
+
+def _blank(col: ibis.Value) -> ibis.BooleanValue:
+    if col.type().is_string():
+        return col.isnull() | (col.strip() == "")
+    return col.isnull()
+
+
+def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger) -> tuple[ibis.Table, pd.DataFrame]:
+    parsed = parse_policies(policies)
+    check_columns(t.columns, list(parsed), what="events (cleaning.missing)")
+    if any(isinstance(p, ModelPolicy) for p in parsed.values()):
+        frame = to_pandas(t)
+        res = impute_missing(frame, policies)
+        if len(res.dropped):
+            for r, n in res.dropped["reason"].value_counts(sort=False).items():
+                ledger.count("missing", "dropped", str(r), int(n))
+            ledger.quarantine.append(res.dropped.assign(step="missing", detail=""))
+        for rec in res.report.itertuples():
+            if rec.policy != "drop":
+                ledger.count("missing", "changed", f"{rec.policy}_{rec.column}", rec.rows_touched)
+        return _materialize(ibis.memtable(res.events), "missing"), res.report
+    drops = [c for c, p in parsed.items() if isinstance(p, DropPolicy)]
+    if drops:
+        reason = ibis.cases(*[(_blank(t[c]), f"missing_{c}") for c in drops], else_=ibis.null("string"))
+        t = t.mutate(_segkit_reason=reason)
+        ledger.drop("missing", t.filter(t._segkit_reason.notnull()).rename(reason="_segkit_reason"))
+        t = _materialize(t.filter(t._segkit_reason.isnull()).drop("_segkit_reason"), "missing_kept")
+    report, fills = [], {}
+    for col, policy in parsed.items():
+        if isinstance(policy, DropPolicy):
+            continue
+        miss = _blank(t[col])
+        n = _changed(t, miss)
+        present = t.filter(~miss)[col]
+        if isinstance(policy, FillPolicy):
+            value: Any = policy.value
+        elif isinstance(policy, ModePolicy):
+            value = to_pandas(present.mode().name("v").as_table())["v"].iloc[0] if n else None
+        elif isinstance(policy, MedianPolicy):
+            value = float(to_pandas(present.median().name("v").as_table())["v"].iloc[0]) if n else None
+        elif isinstance(policy, MeanPolicy):
+            value = float(to_pandas(present.mean().name("v").as_table())["v"].iloc[0]) if n else None
+        else:  # pragma: no cover - parse_policies admits nothing else
+            raise ParameterError(f"cleaning.missing.{col}", policy)
+        if n and value is None:
+            raise ParameterError(f"cleaning.missing.{col}", policy.name, message=f"Cannot impute column {col!r}: it has no present values")
+        if n:
+            fills[col] = ibis.ifelse(miss, ibis.literal(value).cast(t[col].type()), t[col])
+            ledger.count("missing", "changed", f"{policy.name}_{col}", n)
+        report.append({"column": col, "policy": policy.name, "rows_touched": n, "value": value})
+    for col in drops:
+        report.insert(0, {"column": col, "policy": "drop", "rows_touched": sum(r["rows"] for r in ledger.rows if r["reason"] == f"missing_{col}"), "value": None})
+    if fills:
+        t = _materialize(t.mutate(**fills), "missing")
+    return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"])
+
+
+def clean_events(
+    events: Data,
+    params: CleaningParams | Mapping[str, Any] | None = None,
+    *,
+    rejected: pd.DataFrame | None = None,
+    output: Output = "pandas",
+) -> CleanResult:
+    """Clean a canonical, taxonomy-applied event log and account for every row.
+
+    Parameters
+    ----------
+    events : DataFrame, Parquet path or Ibis table
+        Canonical events after :func:`segkit.apply_taxonomy` (``event_category`` is used by the
+        ``taxonomy`` step when present).
+    params : CleaningParams or mapping, optional
+        The ``cleaning`` section of a parameter set; default: :class:`segkit.params.CleaningParams`.
+    rejected : DataFrame, optional
+        Rows the reader rejected (``LoadedEvents.rejected``, with ``reason``); they are counted in
+        the ledger's ``read`` step and kept in the quarantine.
+    output : {"pandas", "ibis"}, default="pandas"
+        Clean events as a pandas DataFrame or as an Ibis table (stays in DuckDB).
+
+    Returns
+    -------
+    CleanResult
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a"], "event": ["page_view"] * 2, "page": ["/", "/"],
+    ...                    "timestamp": pd.to_datetime(["2024-01-01 10:00"] * 2, utc=True)})
+    >>> res = clean_events(ev)
+    >>> res.rows_in, res.rows_out, res.ledger["reason"].tolist()
+    (2, 1, ['exact_duplicate'])
+    """
+    if params is None:
+        params = CleaningParams()
+    elif isinstance(params, Mapping):
+        from .params import _SECTIONS  # validated like a parameter file's cleaning section
+
+        try:
+            params = _SECTIONS["cleaning"].model_validate(dict(params))  # type: ignore[assignment]
+        except Exception as exc:
+            raise ParameterError("cleaning", dict(params), message=f"Invalid cleaning parameters: {exc}") from None
+    assert isinstance(params, CleaningParams)
+    if output not in ("pandas", "ibis"):
+        raise ParameterError("output", output, ["pandas", "ibis"])
+    table = as_table(events)
+    check_columns(table.columns, ["user_id", "timestamp", "event"], what="events")
+    ledger = _Ledger()
+    if rejected is not None and len(rejected):
+        check_columns(rejected.columns, ["reason"], what="rejected")
+        q = rejected.assign(step="read", detail=rejected.get("raw", pd.Series("", index=rejected.index)).astype("string"))
+        for r, n in q["reason"].value_counts(sort=False).items():
+            ledger.count("read", "dropped", str(r), int(n))
+        ledger.quarantine.append(q)
+    n_read_rejected = 0 if rejected is None else len(rejected)
+
+    t = _materialize(table.mutate(**{_ROW: ibis.row_number()}), "input")
+    rows_in = _count(t) + n_read_rejected
+
+    # 1. taxonomy: unknown raw names
+    if params.drop_unknown_events and "event_category" in t.columns:
+        unknown = t.event_category == "unknown"
+        ledger.drop("taxonomy", t.filter(unknown).mutate(detail=t.raw_event if "raw_event" in t.columns else t.event), "unknown_event")
+        t = _materialize(t.filter(~unknown), "taxonomy")
+
+    # 2. bots
+    bots = filter_bots(
+        t,
+        ip_list=params.bot_ip_list,
+        ip_ranges=params.bot_ip_ranges,
+        ua_patterns=params.bot_ua_patterns,
+        max_events_per_minute=params.bot_max_events_per_minute,
+        min_gap_cv=params.bot_min_gap_cv,
+        max_session=params.bot_max_session,
+        min_engagement_share=params.bot_min_engagement_share,
+        max_ua_per_ip=params.bot_max_ua_per_ip,
+        min_events_for_timing=params.bot_min_events_for_timing,
+        drop_one_hit=params.bot_drop_one_hit,
+        output="ibis",
+    )
+    visitors = bots.visitors if isinstance(bots.visitors, pd.DataFrame) else to_pandas(bots.visitors)
+    be = bots.bot_events
+    ledger.drop("bots", be.mutate(detail=be.reason, reason="bot_" + be.reason.split("; ")[0].split("=")[0]))
+    t = _materialize(bots.events, "bots")
+
+    # 3. duplicates
+    d = find_duplicates(t, tolerance=params.dedup_tolerance, key_cols=None, exact_cols=None, output="ibis")
+    dup = d.duplicate.notnull()
+    ledger.drop("duplicates", d.filter(dup).rename(reason="duplicate"))
+    t = _materialize(d.filter(~dup).drop("duplicate"), "duplicates")
+
+    # 4. devices
+    if "device" in t.columns or "user_agent" in t.columns:
+        if "device" not in t.columns:
+            t = t.mutate(device=ibis.null("string"))
+        ua = "user_agent" if "user_agent" in t.columns else None
+        labels = dict(params.device_labels) or None
+        t = _materialize(normalize_devices(t, user_agent_col=ua, labels=labels, output="ibis"), "devices")
+        ledger.count("devices", "changed", "label_normalized",
+                     _changed(t, t.device_raw.notnull() & (t.device_source == "label") & (t.device_raw != t.device)))
+        ledger.count("devices", "changed", "from_user_agent", _changed(t, t.device_source == "user_agent"))
+        ledger.count("devices", "changed", "default_other", _changed(t, t.device_source == "default"))
+
+    # 5. urls and 6. page types
+    if "page" in t.columns:
+        t = _materialize(
+            normalize_urls(t, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis"), "urls"
+        )
+        ledger.count("urls", "changed", "url_normalized", _changed(t, t.page_raw.notnull() & (t.page_raw != t.page)))
+        if "page_type" not in t.columns:
+            t = t.mutate(page_type=ibis.null("string"))
+        t = _materialize(assign_page_types(t, [tuple(r) for r in params.page_type_rules], output="ibis"), "page_types")
+        # page types are only meaningful on page views; other events keep theirs as tracked
+        t = t.mutate(
+            page_type=ibis.ifelse((t.event == "page_view") | (t.page_type_source == "tracked"), t.page_type, ibis.null("string")),
+            page_type_source=ibis.ifelse(
+                (t.event == "page_view") | (t.page_type_source == "tracked"), t.page_type_source, ibis.null("string")
+            ),
+        )
+        t = _materialize(t, "page_types_views")
+        ledger.count("page_types", "changed", "filled_from_url", _changed(t, t.page_type_source == "rule"))
+        ledger.count("page_types", "changed", "default_other", _changed(t, t.page_type_source == "default"))
+
+    # 7. missing data
+    imputation = pd.DataFrame(columns=["column", "policy", "rows_touched", "value"])
+    if params.missing:
+        t, imputation = _impute(t, params.missing, ledger)
+
+    rows_out = _count(t)
+    quarantine = pd.concat(ledger.quarantine, ignore_index=True) if ledger.quarantine else pd.DataFrame(columns=["step", "reason", "detail"])
+    quarantine = quarantine.drop(columns=[_ROW], errors="ignore")
+    t = t.order_by(_ROW)
+    out: pd.DataFrame | ibis.Table = t.drop(_ROW) if output == "ibis" else to_pandas(t.drop(_ROW)).reset_index(drop=True)
+    if output == "pandas":
+        _release(keep=0)
+    result = CleanResult(
+        events=out,
+        quarantine=quarantine,
+        ledger=ledger.frame(),
+        bots=visitors,
+        rows_in=rows_in,
+        rows_out=rows_out,
+        imputation=imputation,
+    )
+    result.check_balance()
+    return result
