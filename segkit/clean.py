@@ -49,8 +49,9 @@ class CleanResult:
     ----------
     events : pandas.DataFrame or ibis.Table
         The clean events (input order for pandas input).
-    quarantine : pandas.DataFrame
-        Every dropped row with ``step``, ``reason`` and ``detail``.
+    quarantine : pandas.DataFrame or ibis.Table
+        Every dropped row with ``step``, ``reason`` and ``detail`` (an Ibis table when
+        ``output="ibis"``: the dropped rows stay in DuckDB).
     ledger : pandas.DataFrame
         ``step``, ``action`` (``dropped`` / ``changed``), ``reason``, ``rows``.
     bots : pandas.DataFrame
@@ -62,7 +63,7 @@ class CleanResult:
     """
 
     events: pd.DataFrame | ibis.Table
-    quarantine: pd.DataFrame
+    quarantine: pd.DataFrame | ibis.Table
     ledger: pd.DataFrame
     bots: pd.DataFrame
     rows_in: int
@@ -126,23 +127,23 @@ _TEMP_TABLES: list[str] = []
 def _materialize(expr: ibis.Table, name: str) -> ibis.Table:
     """Compute an expression once into a DuckDB temp table so later steps do not recompute it.
 
-    Earlier intermediate tables of the same run are dropped once nothing refers to them, so a
-    run holds at most two copies of the events.
+    The pipeline drops intermediate tables with :func:`_release` once nothing refers to them.
     """
     con = default_connection()
     table_name = f"_segkit_clean_{name}_{next(_COUNTER)}"
     out = con.create_table(table_name, expr, temp=True)
     _TEMP_TABLES.append(table_name)
-    _release(keep=1)
     return out
 
 
-def _release(keep: int = 1) -> None:
-    """Drop all intermediate tables but the last ``keep``."""
+def _release(*keep: ibis.Table) -> None:
+    """Drop the intermediate tables except those backing ``keep``."""
     con = default_connection()
-    while len(_TEMP_TABLES) > keep:
+    names = {k.get_name().rsplit(".", 1)[-1] for k in keep}
+    for name in [n for n in _TEMP_TABLES if n not in names]:
+        _TEMP_TABLES.remove(name)
         # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
-        con.raw_sql(f'DROP TABLE IF EXISTS "{_TEMP_TABLES.pop(0)}"')
+        con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
 
 
 def _count(t: ibis.Table) -> int:
@@ -267,18 +268,15 @@ def clean_events(
         ledger.quarantine.append(q)
     n_read_rejected = 0 if rejected is None else len(rejected)
 
+    # Drop decisions are computed in one annotated pass: each row gets the reason of the first
+    # step that drops it (taxonomy, then bots, then duplicates). Whole visitors are bots and
+    # duplicates share every compared column, so this equals running the steps one after another.
     t = _materialize(table.mutate(**{_ROW: ibis.row_number()}), "input")
     rows_in = _count(t) + n_read_rejected
 
-    # 1. taxonomy: unknown raw names
-    if params.drop_unknown_events and "event_category" in t.columns:
-        unknown = t.event_category == "unknown"
-        ledger.drop("taxonomy", t.filter(unknown).mutate(detail=t.raw_event if "raw_event" in t.columns else t.event), "unknown_event")
-        t = _materialize(t.filter(~unknown), "taxonomy")
-
-    # 2. bots
+    drop_unknown = params.drop_unknown_events and "event_category" in t.columns
     bots = filter_bots(
-        t,
+        t.filter(t.event_category != "unknown") if drop_unknown else t,
         ip_list=params.bot_ip_list,
         ip_ranges=params.bot_ip_ranges,
         ua_patterns=params.bot_ua_patterns,
@@ -292,47 +290,70 @@ def clean_events(
         output="ibis",
     )
     visitors = bots.visitors if isinstance(bots.visitors, pd.DataFrame) else to_pandas(bots.visitors)
-    be = bots.bot_events
-    ledger.drop("bots", be.mutate(detail=be.reason, reason="bot_" + be.reason.split("; ")[0].split("=")[0]))
-    t = _materialize(bots.events, "bots")
+    flagged = visitors.loc[visitors["is_bot"], ["user_id", "reasons"]].rename(columns={"user_id": "_bot_user", "reasons": "_bot_reasons"})
+    bot_table = ibis.memtable(flagged.astype({"_bot_user": "string", "_bot_reasons": "string"}), schema={"_bot_user": "string", "_bot_reasons": "string"})
+    a = t.left_join(bot_table, t.user_id == bot_table._bot_user).drop("_bot_user")
+    a = a.mutate(_unknown=(a.event_category == "unknown") if drop_unknown else ibis.literal(False))
+    d = find_duplicates(a, tolerance=params.dedup_tolerance, key_cols=None, exact_cols=None, output="ibis")
+    d = d.mutate(
+        reason=ibis.cases(
+            (d._unknown, "unknown_event"),
+            (d._bot_reasons.notnull(), "bot_" + d._bot_reasons.split("; ")[0].split("=")[0]),
+            (d.duplicate.notnull(), d.duplicate),
+            else_=ibis.null("string"),
+        ),
+        step=ibis.cases(
+            (d._unknown, "taxonomy"), (d._bot_reasons.notnull(), "bots"), (d.duplicate.notnull(), "duplicates"), else_=ibis.null("string")
+        ),
+        detail=ibis.cases(
+            (d._unknown, d.raw_event if "raw_event" in d.columns else d.event),
+            (d._bot_reasons.notnull(), d._bot_reasons),
+            else_=ibis.literal(""),
+        ),
+    ).drop("_unknown", "_bot_reasons", "duplicate")
+    d = _materialize(d, "annotated")
+    _release(d)
+    dropped = d.filter(d.reason.notnull())
+    counts = to_pandas(dropped.group_by(["step", "reason"]).aggregate(rows=dropped.count()))
+    for step in ("taxonomy", "bots", "duplicates"):
+        for rec in counts[counts["step"] == step].sort_values("reason").itertuples():
+            ledger.count(step, "dropped", str(rec.reason), int(rec.rows))
+    if output == "pandas":
+        ledger.quarantine.append(to_pandas(dropped.order_by(_ROW)))
+    t = d.filter(d.reason.isnull()).drop("reason", "step", "detail")
 
-    # 3. duplicates
-    d = find_duplicates(t, tolerance=params.dedup_tolerance, key_cols=None, exact_cols=None, output="ibis")
-    dup = d.duplicate.notnull()
-    ledger.drop("duplicates", d.filter(dup).rename(reason="duplicate"))
-    t = _materialize(d.filter(~dup).drop("duplicate"), "duplicates")
-
-    # 4. devices
+    # Standardization: computed lazily, materialized once, changes counted in one aggregate.
+    changes: dict[str, tuple[str, ibis.BooleanValue]] = {}
     if "device" in t.columns or "user_agent" in t.columns:
         if "device" not in t.columns:
             t = t.mutate(device=ibis.null("string"))
         ua = "user_agent" if "user_agent" in t.columns else None
-        labels = dict(params.device_labels) or None
-        t = _materialize(normalize_devices(t, user_agent_col=ua, labels=labels, output="ibis"), "devices")
-        ledger.count("devices", "changed", "label_normalized",
-                     _changed(t, t.device_raw.notnull() & (t.device_source == "label") & (t.device_raw != t.device)))
-        ledger.count("devices", "changed", "from_user_agent", _changed(t, t.device_source == "user_agent"))
-        ledger.count("devices", "changed", "default_other", _changed(t, t.device_source == "default"))
-
-    # 5. urls and 6. page types
+        t = normalize_devices(t, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
     if "page" in t.columns:
-        t = _materialize(
-            normalize_urls(t, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis"), "urls"
-        )
-        ledger.count("urls", "changed", "url_normalized", _changed(t, t.page_raw.notnull() & (t.page_raw != t.page)))
+        t = normalize_urls(t, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis")
         if "page_type" not in t.columns:
             t = t.mutate(page_type=ibis.null("string"))
-        t = _materialize(assign_page_types(t, [tuple(r) for r in params.page_type_rules], output="ibis"), "page_types")
-        # page types are only meaningful on page views; other events keep theirs as tracked
+        t = assign_page_types(t, [tuple(r) for r in params.page_type_rules], output="ibis")
+        # page types are only meaningful on page views; other events keep what was tracked
+        keep = (t.event == "page_view") | (t.page_type_source == "tracked")
         t = t.mutate(
-            page_type=ibis.ifelse((t.event == "page_view") | (t.page_type_source == "tracked"), t.page_type, ibis.null("string")),
-            page_type_source=ibis.ifelse(
-                (t.event == "page_view") | (t.page_type_source == "tracked"), t.page_type_source, ibis.null("string")
-            ),
+            page_type=ibis.ifelse(keep, t.page_type, ibis.null("string")),
+            page_type_source=ibis.ifelse(keep, t.page_type_source, ibis.null("string")),
         )
-        t = _materialize(t, "page_types_views")
-        ledger.count("page_types", "changed", "filled_from_url", _changed(t, t.page_type_source == "rule"))
-        ledger.count("page_types", "changed", "default_other", _changed(t, t.page_type_source == "default"))
+    t = _materialize(t, "standardized")
+    _release(t, d) if output == "ibis" else _release(t)
+    if "device_source" in t.columns:
+        changes["label_normalized"] = ("devices", t.device_raw.notnull() & (t.device_source == "label") & (t.device_raw != t.device))
+        changes["from_user_agent"] = ("devices", t.device_source == "user_agent")
+        changes["default_other"] = ("devices", t.device_source == "default")
+    if "page_raw" in t.columns:
+        changes["url_normalized"] = ("urls", t.page_raw.notnull() & (t.page_raw != t.page))
+        changes["filled_from_url"] = ("page_types", t.page_type_source == "rule")
+        changes["page_type_default"] = ("page_types", t.page_type_source == "default")
+    if changes:
+        agg = to_pandas(t.aggregate(**{k: cond.cast("int64").sum() for k, (_, cond) in changes.items()}))
+        for key, (step, _) in changes.items():
+            ledger.count(step, "changed", key if key != "page_type_default" else "default_other", int(agg[key].fillna(0).iloc[0]))
 
     # 7. missing data
     imputation = pd.DataFrame(columns=["column", "policy", "rows_touched", "value"])
@@ -340,12 +361,16 @@ def clean_events(
         t, imputation = _impute(t, params.missing, ledger)
 
     rows_out = _count(t)
-    quarantine = pd.concat(ledger.quarantine, ignore_index=True) if ledger.quarantine else pd.DataFrame(columns=["step", "reason", "detail"])
-    quarantine = quarantine.drop(columns=[_ROW], errors="ignore")
+    quarantine: pd.DataFrame | ibis.Table
+    if output == "pandas":
+        quarantine = pd.concat(ledger.quarantine, ignore_index=True) if ledger.quarantine else pd.DataFrame(columns=["step", "reason", "detail"])
+        quarantine = quarantine.drop(columns=[_ROW], errors="ignore")
+    else:
+        quarantine = dropped.drop(_ROW)
     t = t.order_by(_ROW)
     out: pd.DataFrame | ibis.Table = t.drop(_ROW) if output == "ibis" else to_pandas(t.drop(_ROW)).reset_index(drop=True)
     if output == "pandas":
-        _release(keep=0)
+        _release()
     result = CleanResult(
         events=out,
         quarantine=quarantine,

@@ -38,7 +38,9 @@ def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None
     kwargs: dict[str, Any] = {"threads": threads or os.cpu_count() or 2}
     if memory_limit:
         kwargs["memory_limit"] = memory_limit
-    return ibis.duckdb.connect(**kwargs)
+    con = ibis.duckdb.connect(**kwargs)
+    con.raw_sql("SET enable_progress_bar = false")
+    return con
 
 
 def default_connection() -> BaseBackend:

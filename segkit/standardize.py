@@ -786,12 +786,16 @@ def find_duplicates(
     has_row = _ROW in t.columns
 
     order = [t[_ROW]] if has_row else []
-    w_exact = ibis.window(group_by=[t[c] for c in exact], order_by=order or None)
+    # Partition by a 64-bit hash of the compared columns rather than by the columns themselves:
+    # the same groups (nulls compare equal in both) at a fraction of the cost on wide string rows.
+    # A collision needs two different rows with equal hashes: about n**2 / 2**65, 3e-6 at 10M rows.
+    exact_key = ibis.struct({c: t[c] for c in exact}).hash()
+    w_exact = ibis.window(group_by=[exact_key], order_by=order or None)
     t = t.mutate(__segkit_exact=ibis.row_number().over(w_exact) > 0)
     if tolerance is not None:
         ts = t[timestamp_col]
         w_prev = ibis.window(
-            group_by=[t[c] for c in key_cols],
+            group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
             order_by=[ts, *([t[_ROW]] if has_row else [])],
             preceding=(None, 1),
         )
