@@ -64,3 +64,30 @@ def row(case: str, engine: str, n: int, median_s: float, peak_mb: float, referen
     }
     out.update(extra)
     return out
+
+
+def measure_isolated(target: str, *args: Any, repeat: int = 3) -> tuple[float, float, Any]:
+    """Like :func:`measure`, in a fresh Python process, so peak memory is the call's own.
+
+    ``target`` is ``"module:function"``; the function's return value must be JSON-serializable
+    (return a small summary, not a frame).
+    """
+    import json
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    module, func = target.split(":")
+    code = (
+        "import json, sys, importlib\n"
+        "from benchmarks.harness import measure\n"
+        f"fn = getattr(importlib.import_module({module!r}), {func!r})\n"
+        f"args = json.loads({json.dumps(json.dumps(list(args)))})\n"
+        f"t, mb, res = measure(lambda: fn(*args), repeat={repeat})\n"
+        "sys.stdout.write('\\n@@RESULT@@' + json.dumps([t, mb, res]))\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=Path(__file__).resolve().parents[1], capture_output=True, text=True)
+    if proc.returncode != 0:
+        raise RuntimeError(f"{target} failed:\n{proc.stderr[-3000:]}")
+    t, mb, res = json.loads(proc.stdout.rsplit("@@RESULT@@", 1)[1])
+    return t, mb, res

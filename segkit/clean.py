@@ -82,6 +82,30 @@ class CleanResult:
                 f"Cleaning ledger does not balance: {self.rows_in:,} in != {self.rows_out:,} out + {self.rows_dropped:,} dropped"
             )
 
+    def score_bots(self, truth: pd.DataFrame, *, user_col: str = "user_id", truth_col: str = "is_bot") -> dict[str, float]:
+        """Precision, recall and F1 of the bot flags against a truth table (e.g. ``Shop.truth``).
+
+        Visitors the bot step never saw (all their rows dropped earlier) count as not flagged.
+        """
+        from .bots import score_bots
+
+        check_columns(truth.columns, [user_col, truth_col], what="truth")
+        actual = truth.set_index(user_col)[truth_col].astype(bool)
+        flags = self.bots.set_index("user_id")["is_bot"].astype(bool).reindex(actual.index, fill_value=False)
+        return score_bots(flags, actual)
+
+    def summary(self) -> dict[str, Any]:
+        """Rounded headline numbers: rows in/out, dropped by step, bot visitors."""
+        dropped = self.ledger[self.ledger["action"] == "dropped"].groupby("step")["rows"].sum()
+        return {
+            "rows_in": self.rows_in,
+            "rows_out": self.rows_out,
+            "dropped_share": round(1 - self.rows_out / self.rows_in, 3) if self.rows_in else 0.0,
+            "dropped_by_step": {k: int(v) for k, v in dropped.items()},
+            "bot_visitors": int(self.bots["is_bot"].sum()) if len(self.bots) else 0,
+            "visitors": int(len(self.bots)),
+        }
+
     def waterfall(self) -> pd.DataFrame:
         """Rows remaining after each step (for the waterfall plot)."""
         dropped = self.ledger[self.ledger["action"] == "dropped"].groupby("step", sort=False)["rows"].sum()
@@ -206,7 +230,7 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger) -> tupl
     for col in drops:
         report.insert(0, {"column": col, "policy": "drop", "rows_touched": sum(r["rows"] for r in ledger.rows if r["reason"] == f"missing_{col}"), "value": None})
     if fills:
-        t = _materialize(t.mutate(**fills), "missing")
+        t = t.mutate(**fills)  # lazy: cheap to recompute, evaluated by whoever reads the result
     return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"])
 
 
@@ -382,3 +406,64 @@ def clean_events(
     )
     result.check_balance()
     return result
+
+
+def access_log_bot_report(path: str | Any, params: CleaningParams | None = None) -> pd.DataFrame | None:
+    """Clean a real access log with the same settings and count what the bot step finds.
+
+    Returns one row per measure (lines, visitors, bot visitors and lines by first reason), or
+    ``None`` when ``path`` does not exist (the shared sample data is optional).
+    """
+    from pathlib import Path
+
+    from .io import load_events
+
+    if path is None or not Path(path).exists():
+        return None
+    loaded = load_events(path, format="access_log")
+    res = clean_events(loaded.events, params, rejected=loaded.rejected)
+    rows = [
+        {"measure": "log lines", "value": res.rows_in},
+        {"measure": "visitors (IP + user agent)", "value": len(res.bots)},
+        {"measure": "bot visitors", "value": int(res.bots["is_bot"].sum())},
+    ]
+    bots = res.ledger[(res.ledger["step"] == "bots")]
+    rows += [{"measure": f"bot lines: {r.reason}", "value": int(r.rows)} for r in bots.itertuples()]
+    rows.append({"measure": "lines kept", "value": res.rows_out})
+    out = pd.DataFrame(rows).astype({"value": "int64"})
+    out["share_of_lines"] = (out["value"] / res.rows_in).round(3)
+    out.loc[out["measure"].str.startswith("visitors") | (out["measure"] == "bot visitors"), "share_of_lines"] = float("nan")
+    return out
+
+
+def quality_report(events: pd.DataFrame) -> pd.DataFrame:
+    """Missing values of every canonical column the events have (see :func:`segkit.missing.missing_report`)."""
+    from .missing import missing_report
+    from .schema import CANONICAL_COLUMNS
+
+    return missing_report(events, columns=[c for c in CANONICAL_COLUMNS if c in events.columns])
+
+
+def compare_quality(before: pd.DataFrame, after: pd.DataFrame) -> pd.DataFrame:
+    """Share missing per column before and after cleaning (two :func:`quality_report` tables)."""
+    for name, table in (("before", before), ("after", after)):
+        check_columns(table.columns, ["column", "share_missing", "n_unique"], what=f"quality report ({name})")
+    b = before.set_index("column")
+    a = after.set_index("column")
+    out = pd.DataFrame({"before": b["share_missing"], "after": a["share_missing"].reindex(b.index),
+                        "distinct_before": b["n_unique"], "distinct_after": a["n_unique"].reindex(b.index)})
+    return out.reset_index()
+
+
+def pipeline_summary(result: CleanResult, sessions: pd.DataFrame, user_features: pd.DataFrame,
+                     bot_scores: Mapping[str, float] | None = None) -> dict[str, Any]:
+    """Rounded headline numbers of notebook 02 (cleaning, sessions, features)."""
+    out = result.summary()
+    out["sessions"] = int(len(sessions))
+    out["users_with_features"] = int(len(user_features))
+    if "n_events" in sessions.columns:
+        out["median_events_per_session"] = float(sessions["n_events"].median())
+    if bot_scores:
+        out["bot_precision"] = round(float(bot_scores["precision"]), 3)
+        out["bot_recall"] = round(float(bot_scores["recall"]), 3)
+    return out

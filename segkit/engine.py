@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 from typing import Any, Literal
 
+import duckdb
 import ibis
 import pandas as pd
 from ibis.backends import BaseBackend
@@ -39,7 +40,10 @@ def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None
     if memory_limit:
         kwargs["memory_limit"] = memory_limit
     con = ibis.duckdb.connect(**kwargs)
-    con.raw_sql("SET enable_progress_bar = false")
+    try:  # no progress bars in logs; inside Jupyter duckdb refuses the setting without ipywidgets
+        con.raw_sql("SET enable_progress_bar = false")
+    except duckdb.Error:
+        pass
     return con
 
 

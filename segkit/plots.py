@@ -8,7 +8,7 @@ from matplotlib.axes import Axes
 
 from .errors import check_columns
 
-__all__ = ["plot_events_per_day", "plot_counts", "set_style"]
+__all__ = ["plot_events_per_day", "plot_counts", "plot_waterfall", "plot_histograms", "set_style"]
 
 
 def set_style() -> None:
@@ -56,3 +56,46 @@ def plot_counts(counts: pd.Series, *, title: str, xlabel: str = "events", ax: Ax
     ax.set_xlabel(xlabel)
     ax.set_ylabel("")
     return ax
+
+
+def plot_waterfall(waterfall: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
+    """Rows remaining after each cleaning step, with the rows each step dropped.
+
+    ``waterfall`` is :meth:`segkit.clean.CleanResult.waterfall` (``step``, ``dropped``, ``remaining``).
+    """
+    check_columns(waterfall.columns, ["step", "dropped", "remaining"], what="waterfall")
+    ax = _axes(ax, (9, 4))
+    steps = waterfall["step"].astype(str).tolist()
+    remaining = waterfall["remaining"].to_numpy()
+    dropped = waterfall["dropped"].to_numpy()
+    ax.bar(steps, remaining, color="#4C72B0", label="rows remaining")
+    ax.bar(steps, dropped, bottom=remaining, color="#DD8452", label="rows dropped at this step")
+    for i, (r, d) in enumerate(zip(remaining, dropped)):
+        if d:
+            ax.annotate(f"-{d:,}", (i, r + d), ha="center", va="bottom", fontsize=8)
+    ax.set_ylabel("rows")
+    ax.set_title("Cleaning waterfall")
+    ax.legend(frameon=False, loc="lower left")
+    ax.tick_params(axis="x", rotation=30)
+    return ax
+
+
+def plot_histograms(df: pd.DataFrame, columns: list[str], *, log: bool = True, bins: int = 40) -> plt.Figure:
+    """One histogram per column side by side (log-scaled x for heavy-tailed counts and durations)."""
+    import numpy as np
+
+    check_columns(df.columns, columns, what="frame")
+    fig, axes = plt.subplots(1, len(columns), figsize=(4.5 * len(columns), 3.5), squeeze=False)
+    for ax, col in zip(axes[0], columns):
+        values = pd.to_numeric(df[col], errors="coerce").dropna()
+        if log:
+            values = values[values > 0]
+            edges = np.logspace(np.log10(max(values.min(), 1e-3)), np.log10(max(values.max(), 1.0)), bins) if len(values) else bins
+            ax.hist(values, bins=edges, color="#4C72B0")
+            ax.set_xscale("log")
+        else:
+            ax.hist(values, bins=bins, color="#4C72B0")
+        ax.set_title(col)
+        ax.set_ylabel("count")
+    fig.tight_layout()
+    return fig
