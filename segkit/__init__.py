@@ -7,11 +7,22 @@ The public surface, by step of the notebook series:
 - parameters: :func:`load_params`, :func:`params_from_namespace`, :func:`parse_duration`
 - taxonomy: :func:`load_taxonomy`, :func:`apply_taxonomy`, :func:`event_catalog`,
   :func:`unknown_events`, :func:`check_tracking_plan`
+- cleaning: :func:`clean_events` (ledger and quarantine), :func:`filter_bots`,
+  :func:`classify_user_agents`, :func:`normalize_devices`, :func:`normalize_urls`,
+  :func:`assign_page_types`, :func:`find_duplicates`, :func:`missing_report`, :func:`impute_missing`
+- sessions and features: :func:`split_sessions`, :func:`session_table`, :func:`build_user_features`,
+  :func:`feature_registry`, :func:`feature_percentiles`
 - run artifacts: :func:`save_artifact`, :func:`load_artifact`, :func:`load_source`, :func:`record_source`
 """
 from importlib.metadata import version as _version
 
 from . import plots
+from .bots import BotResult, bot_signals, classify_user_agents, filter_bots, score_bots
+from .clean import CleanResult, access_log_bot_report, clean_events, compare_quality, pipeline_summary, quality_report
+from .features import build_user_features, feature_percentiles, feature_registry
+from .missing import ImputeResult, impute_missing, missing_report
+from .sessions import session_table, split_sessions
+from .standardize import assign_page_types, find_duplicates, normalize_devices, normalize_urls, parse_user_agents
 from .artifacts import list_artifacts, load_artifact, save_artifact
 from .errors import ArtifactError, NotFittedError, ParameterError, SchemaError, SegkitError
 from .io import DataQualityWarning, LoadedEvents, load_events, read_events
@@ -67,4 +78,28 @@ __all__ = [
     "SourceData",
     "load_source",
     "record_source",
+    "BotResult",
+    "bot_signals",
+    "classify_user_agents",
+    "filter_bots",
+    "score_bots",
+    "CleanResult",
+    "clean_events",
+    "access_log_bot_report",
+    "quality_report",
+    "compare_quality",
+    "pipeline_summary",
+    "ImputeResult",
+    "impute_missing",
+    "missing_report",
+    "normalize_devices",
+    "normalize_urls",
+    "assign_page_types",
+    "find_duplicates",
+    "parse_user_agents",
+    "split_sessions",
+    "session_table",
+    "build_user_features",
+    "feature_registry",
+    "feature_percentiles",
 ]
