@@ -234,6 +234,32 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger) -> tupl
     return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"])
 
 
+def _check_input(table: ibis.Table) -> None:
+    """The canonical guarantees cleaning relies on: required columns, parsed UTC times, no nulls."""
+    from .errors import SchemaError
+
+    check_columns(table.columns, ["user_id", "timestamp", "event"], what="events")
+    ts_type = table.timestamp.type()
+    if not ts_type.is_timestamp():
+        raise SchemaError(
+            [{"column": "timestamp", "check": "dtype", "count": None, "examples": None,
+              "message": f"Column 'timestamp' has type {ts_type}, not parsed timestamps; read the events with "
+                         "segkit.load_events (it parses ISO 8601, epochs and naive local times, and quarantines the rest)"}]
+        )
+    nulls = to_pandas(table.aggregate(**{c: table[c].isnull().cast("int64").sum() for c in ("user_id", "timestamp", "event")}))
+    n = len(table.columns) and int(to_pandas(table.aggregate(n=table.count()))["n"].iloc[0])
+    failures = []
+    for col in ("user_id", "timestamp", "event"):
+        k = int(nulls[col].fillna(0).iloc[0])
+        if k:
+            what = "all" if k == n else f"{k:,} of {n:,}"
+            failures.append({"column": col, "check": "null", "count": k, "examples": None,
+                             "message": f"Column {col!r} is null in {what} rows; load_events quarantines such rows "
+                                        "(LoadedEvents.rejected) before cleaning"})
+    if failures:
+        raise SchemaError(failures, title="Events are not canonical")
+
+
 def clean_events(
     events: Data,
     params: CleaningParams | Mapping[str, Any] | None = None,
@@ -282,7 +308,7 @@ def clean_events(
     if output not in ("pandas", "ibis"):
         raise ParameterError("output", output, ["pandas", "ibis"])
     table = as_table(events)
-    check_columns(table.columns, ["user_id", "timestamp", "event"], what="events")
+    _check_input(table)
     ledger = _Ledger()
     if rejected is not None and len(rejected):
         check_columns(rejected.columns, ["reason"], what="rejected")

@@ -75,7 +75,7 @@ def plot_waterfall(waterfall: pd.DataFrame, *, ax: Axes | None = None) -> Axes:
             ax.annotate(f"-{d:,}", (i, r + d), ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("rows")
     ax.set_title("Cleaning waterfall")
-    ax.legend(frameon=False, loc="lower left")
+    ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.0, 1.0))
     ax.tick_params(axis="x", rotation=30)
     return ax
 

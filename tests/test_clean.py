@@ -117,3 +117,28 @@ def test_apache_log_ledger_balances():
     assert res.rows_in == 10_000 == res.rows_out + res.rows_dropped
     dup = res.ledger.query("reason == 'exact_duplicate'")["rows"].sum()
     assert dup >= 1  # the log's exact duplicate lines (some belong to bots, dropped earlier)
+
+
+def test_all_null_user_ids_rejected_with_hint():
+    ev = _frame().assign(user_id=pd.Series([None] * 5, dtype="string"))
+    with pytest.raises(SchemaError, match=r"'user_id' is null in all rows; load_events quarantines"):
+        clean_events(ev)
+
+
+def test_unparsed_timestamp_column_rejected():
+    ev = _frame().assign(timestamp=["2024-01-01T10:00:00Z", "yesterday", "x", "y", "z"])
+    with pytest.raises(SchemaError, match=r"'timestamp' has type string, not parsed timestamps; read the events with"):
+        clean_events(ev)
+
+
+def test_unknown_policy_did_you_mean():
+    with pytest.raises(ParameterError, match=r"median"):
+        clean_events(_frame(), {"missing": {"referrer": "medain"}})
+
+
+def test_parquet_input_and_ibis_output(tmp_path):
+    path = tmp_path / "events.parquet"
+    _frame().to_parquet(path)
+    res = clean_events(str(path), output="ibis")
+    assert res.rows_out == 2 and res.events.count().execute() == 2
+    assert int(res.quarantine.count().execute()) == res.rows_dropped
