@@ -321,14 +321,13 @@ def split_sessions(
         new = new | (t["_sk_day"] != t["_sk_prev_day"])
     if split_on_referrer_change:
         new = new | (t["_sk_src"].notnull() & t["_sk_prev_src"].notnull() & (t["_sk_src"] != t["_sk_prev_src"]))
-    t = t.mutate(
-        _sk_new=new.cast("int64"),
-        gap_s=ibis.cases((new, ibis.null(dt.float64)), else_=gap.cast("float64") / _US),
-    )
+    # gap_s is NULL exactly where a session starts, so it also carries the flag into the second pass
+    t = t.mutate(gap_s=ibis.cases((new, ibis.null(dt.float64)), else_=gap.cast("float64") / _US))
     # RANGE framing: events tied on every order key get the same index, whichever of them the
     # engine ordered first (only that one can carry the new-session flag)
     w_sum = ibis.window(group_by=user_col, order_by=order, range=(None, 0))
-    t = t.mutate(session_index=(t["_sk_new"].sum().over(w_sum) - 1).cast("int64"))
+    starts = t["gap_s"].isnull().cast("int64")
+    t = t.mutate(session_index=(starts.sum().over(w_sum) - 1).cast("int64"))
     t = t.mutate(**{session_col: t[user_col].cast("string").concat("-", t["session_index"].cast("string"))})
     t = t.drop(*[c for c in t.columns if c.startswith("_sk_")])
     if output == "pandas":
