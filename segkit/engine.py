@@ -25,7 +25,7 @@ from ibis.backends import BaseBackend
 
 from .errors import ParameterError
 
-__all__ = ["Data", "Output", "connect", "default_connection", "as_table", "to_pandas", "finish", "backend_of"]
+__all__ = ["Data", "Output", "connect", "default_connection", "as_table", "to_pandas", "materialize", "finish", "backend_of"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -82,8 +82,27 @@ def backend_of(expr: ibis.Table | ibis.Expr) -> BaseBackend:
 
 
 def to_pandas(expr: ibis.Table | ibis.Expr, *, con: BaseBackend | None = None) -> pd.DataFrame:
-    """Execute an expression and return a pandas DataFrame."""
-    return (con or backend_of(expr)).execute(expr)
+    """Execute an expression and return a pandas DataFrame.
+
+    Tables go through Arrow (``to_pyarrow().to_pandas()``): Ibis's own ``execute`` converts every
+    column that holds nulls value by value, which costs seconds on large results.
+    """
+    backend = con or backend_of(expr)
+    if isinstance(expr, ibis.Table):
+        return backend.to_pyarrow(expr).to_pandas()
+    return backend.execute(expr)
+
+
+def materialize(expr: ibis.Table, *, con: BaseBackend | None = None) -> ibis.Table:
+    """Compute an expression once into a temporary table of its backend and return that table.
+
+    Use it for an intermediate result that several later queries read (for example sessionized
+    events feeding both the session table and the user features), so it is not recomputed.
+    """
+    import uuid
+
+    backend = con or backend_of(expr)
+    return backend.create_table(f"_segkit_{uuid.uuid4().hex[:12]}", expr, temp=True)
 
 
 def finish(expr: ibis.Table, output: Output) -> pd.DataFrame | ibis.Table:
