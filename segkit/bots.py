@@ -83,7 +83,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import Data, Output, as_table, to_pandas
+from .engine import Data, Output, as_table, backend_of, to_pandas
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
 
@@ -482,15 +482,43 @@ def _check_ip_ranges(ip_ranges: Any) -> tuple[ipaddress.IPv4Network | ipaddress.
     return tuple(out)
 
 
+_OCTET = r"(?:25[0-5]|2[0-4][0-9]|1[0-9][0-9]|[1-9]?[0-9])"
+#: Dotted-quad IPv4 in canonical form: exactly what ``ipaddress`` accepts and prints back unchanged.
+_IPV4_RE = re.compile(rf"({_OCTET})\.({_OCTET})\.({_OCTET})\.({_OCTET})")
+
+
 def _ip_reasons(ips: Sequence[Any], ip_list: frozenset[str], ip_ranges: Sequence[Any]) -> list[str]:
-    """``"ip-list:<ip>"``, ``"ip-range:<cidr>"`` or ``""`` for each IP (lookups per prefix length)."""
+    """``"ip-list:<ip>"``, ``"ip-range:<cidr>"`` or ``""`` for each IP (lookups per prefix length).
+
+    Canonical IPv4 strings take an integer fast path (no ``ipaddress`` objects, about 20 times
+    faster); everything else (IPv6, odd spellings, junk) goes through :mod:`ipaddress`.
+    """
     by_len: dict[tuple[int, int], dict[Any, str]] = {}
     for net in ip_ranges:
         by_len.setdefault((net.version, net.prefixlen), {}).setdefault(net.network_address, str(net))
+    # IPv4 groups as (mask, {network as int: cidr}), in the same order as ``by_len``
+    v4 = [((0xFFFFFFFF << (32 - plen)) & 0xFFFFFFFF, {int(a): cidr for a, cidr in nets.items()})
+          for (version, plen), nets in by_len.items() if version == 4]
     out = []
     for raw in ips:
+        text = str(raw).strip()
+        m = _IPV4_RE.fullmatch(text)
+        if m:
+            if text in ip_list:
+                out.append(f"ip-list:{text}")
+                continue
+            a, b, c, d = m.groups()
+            n = (int(a) << 24) | (int(b) << 16) | (int(c) << 8) | int(d)
+            reason = ""
+            for mask, nets in v4:
+                hit = nets.get(n & mask)
+                if hit:
+                    reason = f"ip-range:{hit}"
+                    break
+            out.append(reason)
+            continue
         try:
-            addr = ipaddress.ip_address(str(raw).strip())
+            addr = ipaddress.ip_address(text)
         except ValueError:
             out.append("")
             continue
@@ -567,9 +595,57 @@ def _signal_frame(events: pd.DataFrame, columns: list[str], timestamp_col: str) 
     return out.reset_index(drop=True)
 
 
-def _micros(ts: ibis.TimestampValue) -> ibis.IntegerValue:
-    """Whole microseconds since the epoch (exact, and without EXTRACT on time-zone-aware values)."""
-    origin = ibis.timestamp("1970-01-01 00:00:00", timezone=ts.type().timezone)
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(ts) -> dt.int64:  # type: ignore[no-untyped-def]
+    """DuckDB's ``epoch_us``: microseconds since the epoch of a timestamp (a plain integer read)."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _spark_unix_micros(ts) -> dt.int64:  # type: ignore[no-untyped-def]
+    """Spark's ``unix_micros`` (3.1+): microseconds since the epoch of a timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _duckdb_hash(value) -> dt.uint64:  # type: ignore[no-untyped-def]
+    """DuckDB's 64-bit ``hash`` (Ibis's ``.hash()`` adds a cast through BIT)."""
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _spark_xxhash64(value) -> dt.int64:  # type: ignore[no-untyped-def]
+    """Spark's 64-bit ``xxhash64`` (its ``hash`` has 32 bits: collisions at a few 10,000 visitors)."""
+
+
+def _user_hash(value: ibis.Value, backend: str | None) -> ibis.IntegerValue:
+    if backend == "duckdb":
+        return _duckdb_hash(value)
+    if backend == "pyspark":
+        return _spark_xxhash64(value)
+    return value.hash()
+
+
+def _backend_name(t: ibis.Table) -> str | None:
+    try:
+        return backend_of(t).name
+    except Exception:  # noqa: BLE001 - only picks a faster built-in; the portable form always works
+        return None
+
+
+def _micros(ts: ibis.TimestampValue, backend: str | None = None) -> ibis.IntegerValue:
+    """Whole microseconds since the epoch (exact, and without EXTRACT on time-zone-aware values).
+
+    DuckDB and Spark read the stored integer with a built-in function; on DuckDB that is about a
+    hundred times cheaper than the portable ``DATE_DIFF`` against the epoch on a time-zone-aware
+    column (0.4 s on a million rows). Finer-than-microsecond timestamps are cast first, which
+    rounds like the implicit cast of ``DATE_DIFF`` (``epoch_us`` itself would truncate).
+    """
+    typ = ts.type()
+    if typ.scale is not None and typ.scale > 6:
+        ts = ts.cast(dt.Timestamp(timezone=typ.timezone, scale=6))
+    if backend == "duckdb":
+        return _duckdb_epoch_us(ts)
+    if backend == "pyspark":
+        return _spark_unix_micros(ts)
+    origin = ibis.timestamp("1970-01-01 00:00:00", timezone=typ.timezone)
     return ts.delta(origin, unit="microsecond")
 
 
@@ -683,69 +759,103 @@ def bot_signals(
     if (ips_listed or ranges) and not has_ip:
         check_columns(t.columns, [ip_col], what="events (ip_list / ip_ranges need IPs)")
 
+    backend = _backend_name(t)
+    user = t[user_col]
+    ua_value = t[user_agent_col].cast("string") if has_ua else ibis.null("string")
+    ip_value = t[ip_col].cast("string") if has_ip else ibis.null("string")
+
+    # 1. One small query: the distinct (visitor, agent, IP) triples, with a 64-bit hash of the
+    #    visitor. The agent and IP signals all come from them (classification in Python, counts on
+    #    the in-memory table), and when the hash tells the visitors apart it is the window's
+    #    partition key: sorting and carrying an integer instead of the visitor's string makes the
+    #    window about 1.5 times faster. Any collision (or a missing visitor) keeps the visitor.
+    trip_expr = t.select(_u=user, _h=_user_hash(user, backend), _ua=ua_value, _ip=ip_value).distinct()
+    trip_df = to_pandas(trip_expr)
+    trip_schema = trip_expr.schema()
+    users = trip_df[["_u", "_h"]].drop_duplicates()
+    by_hash = bool(users["_h"].notna().all() and users["_u"].notna().all() and users["_h"].is_unique)
+    tri = ibis.memtable(trip_df, schema=trip_schema)
+    tri = tri.rename(_k="_h") if by_hash else tri.mutate(_k=tri._u)
+    key = _user_hash(user, backend) if by_hash else user
+
+    def on(left: ibis.Table, right: ibis.Table) -> list[Any]:  # joins on the key keep a missing visitor
+        return ["_k"] if by_hash else [left._k.identical_to(right._k)]
+
+    # 2. One window pass over (visitor key, time, engagement flag): previous and next timestamp.
+    #    Ties in time need no order (consecutive differences of the sorted times are the same
+    #    whatever order ties take), so the sort is on (visitor, time) only.
+    ev = t[event_col].cast("string")
     base = t.select(
-        _u=t[user_col],
-        _t=_micros(t[timestamp_col]),
-        _e=t[event_col].cast("string"),
-        _ua=t[user_agent_col].cast("string") if has_ua else ibis.null("string"),
-        _ip=t[ip_col].cast("string") if has_ip else ibis.null("string"),
+        _k=key,
+        _t=_micros(t[timestamp_col], backend),
+        _eng=ev.isin(list(engagement)) | ev.startswith("scroll_depth"),
     )
-    w = ibis.window(group_by=base._u, order_by=[base._t, base._e])
-    g = base.mutate(_gap=(base._t - base._t.lag().over(w)).cast("float64") / 1e6)  # seconds
-    g = g.mutate(_new=(g._gap.isnull() | (g._gap > timeout_s)).cast("int64"))
-    g = g.mutate(_sess=g._new.sum().over(ibis.cumulative_window(group_by=g._u, order_by=[g._t, g._e])))
-    g = g.mutate(_wgap=ibis.ifelse((g._new == 0) & (g._gap > 0), g._gap, ibis.null("float64")))
-    is_eng = g._e.isin(list(engagement)) | g._e.startswith("scroll_depth")
-    per_user = g.group_by(g._u).aggregate(
+    w = ibis.window(group_by=base._k, order_by=base._t)
+    g = base.mutate(_prev=base._t.lag().over(w), _next=base._t.lead().over(w))
+    gap = (g._t - g._prev).cast("float64") / 1e6  # seconds
+    gap_next = (g._next - g._t).cast("float64") / 1e6
+    g = g.select(
+        "_k", "_t", "_eng",
+        _gap=gap,
+        _new=gap.isnull() | (gap > timeout_s),  # first event of a session
+        _end=gap_next.isnull() | (gap_next > timeout_s),  # last event of a session
+    )
+    wgap = ibis.ifelse(~g._new & (g._gap > 0), g._gap, ibis.null("float64"))
+    per_user = g.group_by(g._k).aggregate(
         n_events=g.count(),
-        n_gaps=g._wgap.count(),
-        median_gap_s=g._wgap.median(),
-        _mean=g._wgap.mean(),
-        _std=g._wgap.std(how="pop"),
-        _sum=g._wgap.sum(),
-        engagement_share=is_eng.cast("float64").mean(),
-        user_agents=g._ua.nunique(),
+        n_sessions=g._new.cast("int64").sum(),
+        n_gaps=wgap.count(),
+        median_gap_s=wgap.median(),
+        _mean=wgap.mean(),
+        _std=wgap.std(how="pop"),
+        _sum=wgap.sum(),
+        engagement_share=g._eng.cast("float64").mean(),
     )
-    sess = g.group_by([g._u, g._sess]).aggregate(_dur=(g._t.max() - g._t.min()).cast("float64") / 1e6)
-    per_sess = sess.group_by(sess._u).aggregate(n_sessions=sess.count(), max_session_s=sess._dur.max())
+    # 3. Session lengths from the session boundaries only (a few rows per visitor): ordered by
+    #    time, with a first event before a last event at the same time, the last event of a
+    #    session follows the session's first event, unless it is that first event itself.
+    b = g.filter(g._new | g._end)
+    wb = ibis.window(group_by=b._k, order_by=[b._t, b._new.desc()])
+    b = b.mutate(_start=ibis.ifelse(b._new, b._t, b._t.lag().over(wb)))
+    b = b.filter(b._end)
+    per_sess = b.group_by(b._k).aggregate(max_session_s=((b._t - b._start).cast("float64") / 1e6).max())
 
-    pairs_ua = base.select("_u", "_ua").distinct()
-    pairs_ip = base.select("_u", "_ip").distinct()
-    ua_by_ip = base.filter(base._ip.notnull()).group_by("_ip").aggregate(_nua=base._ua.nunique())
-    ip_side = pairs_ip.left_join(ua_by_ip, "_ip").select("_u", "_ip", "_nua")
-    ip_agg = ip_side.group_by("_u").aggregate(ua_per_ip=ip_side._nua.max())
-
+    # 4. Agent and IP signals on the triples.
+    pairs_ip = tri.select("_k", "_ip").distinct()
+    ua_by_ip = tri.filter(tri._ip.notnull()).group_by("_ip").aggregate(_nua=tri._ua.nunique())
+    ip_side = pairs_ip.left_join(ua_by_ip, "_ip").select("_k", "_ip", "_nua")
+    net = tri.group_by("_k").aggregate(_u=tri._u.arbitrary(), user_agents=tri._ua.nunique())
+    ip_agg = ip_side.group_by("_k").aggregate(ua_per_ip=ip_side._nua.max())
+    net = net.left_join(ip_agg, on(net, ip_agg)).select(net, ip_agg.ua_per_ip)
     if has_ua:
-        uas = to_pandas(base.select("_ua").filter(base._ua.notnull()).distinct())["_ua"]
-        cls = classify_user_agents(uas.reset_index(drop=True), patterns=[p for _, p in custom], allow_patterns=[p for _, p in allow])
-        ua_tab = ibis.memtable(pd.DataFrame({"_ua": uas.astype(object).to_numpy(), "_bot": cls["is_bot"].to_numpy(),
+        uas = pd.Series(trip_df["_ua"].dropna().unique(), dtype=object)
+        cls = classify_user_agents(uas, patterns=[p for _, p in custom], allow_patterns=[p for _, p in allow])
+        ua_tab = ibis.memtable(pd.DataFrame({"_ua": uas.to_numpy(), "_bot": cls["is_bot"].to_numpy(),
                                              "_why": cls["reason"].astype(object).to_numpy()}),
                                schema={"_ua": "string", "_bot": "boolean", "_why": "string"})
+        pairs_ua = tri.select("_k", "_ua").distinct()
         ua_side = pairs_ua.inner_join(ua_tab, "_ua")
-        ua_agg = ua_side.group_by("_u").aggregate(ua_bot=ua_side._bot.any(), ua_reason=ua_side._why.min(where=ua_side._bot))
+        ua_agg = ua_side.group_by("_k").aggregate(ua_bot=ua_side._bot.any(), ua_reason=ua_side._why.min(where=ua_side._bot))
+        net = net.left_join(ua_agg, on(net, ua_agg)).select(net, ua_agg.ua_bot, ua_agg.ua_reason)
     else:
-        ua_agg = None
+        net = net.mutate(ua_bot=ibis.literal(False), ua_reason=ibis.null("string"))
     if has_ip and (ips_listed or ranges):
-        ips = to_pandas(base.select("_ip").filter(base._ip.notnull()).distinct())["_ip"]
+        ips = pd.Series(trip_df["_ip"].dropna().unique(), dtype=object)
         why = _ip_reasons(ips.tolist(), ips_listed, ranges)
-        ip_tab = ibis.memtable(pd.DataFrame({"_ip": ips.astype(object).to_numpy(), "_why": np.asarray(why, dtype=object)}),
+        ip_tab = ibis.memtable(pd.DataFrame({"_ip": ips.to_numpy(), "_why": np.asarray(why, dtype=object)}),
                                schema={"_ip": "string", "_why": "string"})
         ip_tab = ip_tab.filter(ip_tab._why != "")
         listed_side = pairs_ip.inner_join(ip_tab, "_ip")
-        listed_agg = listed_side.group_by("_u").aggregate(ip_reason=listed_side._why.min())
+        listed_agg = listed_side.group_by("_k").aggregate(ip_reason=listed_side._why.min())
+        net = net.left_join(listed_agg, on(net, listed_agg)).select(net, listed_agg.ip_reason)
     else:
-        listed_agg = None
+        net = net.mutate(ip_reason=ibis.null("string"))
 
-    out = per_user.left_join(per_sess, "_u").select(per_user, per_sess.n_sessions, per_sess.max_session_s)
-    out = out.left_join(ip_agg, "_u").select(out, ip_agg.ua_per_ip)
-    if ua_agg is not None:
-        out = out.left_join(ua_agg, "_u").select(out, ua_agg.ua_bot, ua_agg.ua_reason)
-    else:
-        out = out.mutate(ua_bot=ibis.literal(False), ua_reason=ibis.null("string"))
-    if listed_agg is not None:
-        out = out.left_join(listed_agg, "_u").select(out, listed_agg.ip_reason)
-    else:
-        out = out.mutate(ip_reason=ibis.null("string"))
+    out = per_user.left_join(per_sess, on(per_user, per_sess)).select(per_user, per_sess.max_session_s)
+    out = out.left_join(net, on(out, net)).select(
+        out, net.user_agents, net.ua_per_ip, net.ua_bot, net.ua_reason, net.ip_reason,
+        _u=net._u if by_hash else out._k,
+    )
     cv = ibis.ifelse((out.n_gaps >= 2) & (out._mean > 0), out._std / out._mean, ibis.null("float64"))
     epm = ibis.ifelse(out._sum > 0, out.n_gaps / (out._sum / 60.0), ibis.null("float64"))
     result = out.select(
@@ -1018,9 +1128,13 @@ def filter_bots(
         "min_events_for_timing": int(min_events_for_timing), "session_timeout": session_timeout,
     }
 
+    # The visitors are computed once, here, for both outputs: with output="ibis" they come back
+    # as an in-memory table, so executing it, or the event splits joined to it, never recomputes
+    # the signals.
+    schema = visitors.schema()
+    vis = to_pandas(visitors.order_by(user_col))
+    vis["reasons"] = vis["reasons"].astype("str")
     if output == "pandas":
-        vis = to_pandas(visitors.order_by(user_col))
-        vis["reasons"] = vis["reasons"].astype("str")
         if isinstance(events, pd.DataFrame):
             bots = vis.loc[vis["is_bot"], [user_col, "reasons"]]
             mask = events[user_col].isin(bots[user_col]).to_numpy(dtype=bool)
@@ -1028,9 +1142,11 @@ def filter_bots(
             bot_ev = events.loc[mask].copy()
             bot_ev["reason"] = bot_ev[user_col].map(bots.set_index(user_col)["reasons"]).astype("str")
             return BotResult(visitors=vis, events=human_ev, bot_events=bot_ev, params=params)
-        visitors = ibis.memtable(vis[[user_col, "is_bot", "reasons"]])
+    visitors = ibis.memtable(vis, schema=schema)
     t = as_table(events)
-    flags = visitors.select(visitors[user_col].name("_u"), _bot=visitors.is_bot, reason=visitors.reasons)
+    flag_cols = [user_col, "is_bot", "reasons"]
+    flags = ibis.memtable(vis[flag_cols], schema={c: schema[c] for c in flag_cols})
+    flags = flags.select(flags[user_col].name("_u"), _bot=flags.is_bot, reason=flags.reasons)
     joined = t.inner_join(flags, t[user_col] == flags._u)
     order = [user_col, timestamp_col]
     human_ev = joined.filter(~joined._bot).select(*t.columns).order_by(order)
