@@ -12,8 +12,9 @@ Three layers, from cheapest to most behavioral:
     Only the *unique* strings are matched, so a million rows with a thousand distinct agents cost
     a thousand matches.
 :func:`bot_signals`
-    One row per visitor with timing, volume, engagement and network signals, computed as one Ibis
-    expression (window functions and group-bys) on DuckDB.
+    One row per visitor with timing, volume, engagement and network signals: one small query for
+    the distinct (visitor, agent, IP) triples, then one Ibis expression with a single window pass
+    (previous and next event of each visitor) and per-visitor group-bys, run on DuckDB.
 :func:`filter_bots`
     Applies rules to the signals and splits the event log into human and bot events, naming every
     rule that fired for every flagged visitor.
@@ -693,7 +694,11 @@ def bot_signals(
     =======================  ===============================================================
 
     Without a ``user_agent_col`` / ``ip_col`` column the agent / IP signals are 0, false or
-    empty. Distinct user agents and IPs are fetched once (small queries) and classified in Python.
+    empty. The distinct (visitor, agent, IP) triples are fetched once (one small query); agents
+    and IPs are classified in Python and counted on that in-memory table.
+
+    Cost: one scan for the triples and one window pass sorted on (visitor, time); with
+    ``output="ibis"`` the triples query runs when the expression is built.
 
     Parameters
     ----------
@@ -769,7 +774,8 @@ def bot_signals(
     #    the in-memory table), and when the hash tells the visitors apart it is the window's
     #    partition key: sorting and carrying an integer instead of the visitor's string makes the
     #    window about 1.5 times faster. Any collision (or a missing visitor) keeps the visitor.
-    trip_expr = t.select(_u=user, _h=_user_hash(user, backend), _ua=ua_value, _ip=ip_value).distinct()
+    trip_expr = t.select(_u=user, _ua=ua_value, _ip=ip_value).distinct()
+    trip_expr = trip_expr.select("_u", _h=_user_hash(trip_expr._u, backend), _ua=trip_expr._ua, _ip=trip_expr._ip)
     trip_df = to_pandas(trip_expr)
     trip_schema = trip_expr.schema()
     users = trip_df[["_u", "_h"]].drop_duplicates()
@@ -1037,7 +1043,10 @@ def filter_bots(
         Event names that show engagement (names starting ``scroll_depth`` always count).
     output : {"pandas", "ibis"}, default="pandas"
         Return DataFrames (event tables keep the input's order and index when it is a
-        DataFrame) or Ibis expressions.
+        DataFrame) or Ibis tables. Either way the visitors are computed once, by this call:
+        with ``"ibis"``, ``visitors`` is an in-memory table and ``events`` / ``bot_events`` are
+        lazy joins of the input with the visitors' flags, so executing them never recomputes
+        the signals.
 
     Returns
     -------

@@ -508,3 +508,92 @@ def test_apache_log_flags_a_plausible_share(shared_data):
     assert 0.10 <= line_share <= 0.40, line_share
     assert 0.05 <= visitor_share <= 0.40, visitor_share
     assert len(res.events) + len(res.bot_events) == len(events)
+
+
+# ---------------------------------------------------------------------------------------------
+# Execution plan: one window pass, visitor-hash partitions, fallbacks
+# ---------------------------------------------------------------------------------------------
+
+
+def _mixed_log() -> pd.DataFrame:
+    parts = [_human(f"p{i}", n=30, seed=i, ip=f"81.2.69.{i}") for i in range(6)] + [
+        _script(ip="81.2.69.1"),
+        _human("gbot", ua=GOOGLEBOT, seed=9, ip="66.249.66.1"),
+        _events("twice", [0, 5, 5000, 5001, 5001]),
+        _events("once", [0]),
+    ]
+    return pd.concat(parts, ignore_index=True)
+
+
+def _signals_equal(a: pd.DataFrame, b: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(a.reset_index(drop=True), b.reset_index(drop=True), check_exact=False, rtol=1e-12)
+
+
+def test_tied_rows_at_a_session_start_do_not_split_it():
+    # 30 copies of the first event (same time, same name), then a regular tail: one session
+    ev = _events("u", [0] * 30 + list(range(1, 21)))
+    sig = bot_signals(ev).iloc[0]
+    assert sig["n_sessions"] == 1 and sig["n_gaps"] == 20
+    assert sig["max_session_s"] == pytest.approx(20.0)
+
+
+def test_hash_collisions_fall_back_to_the_visitor_key(monkeypatch):
+    import segkit.bots as bots_mod
+
+    ev = _mixed_log()
+    kw = {"ip_ranges": ["66.249.64.0/19"], "ua_patterns": ["acmeqa"]}
+    hashed = bot_signals(ev, **kw)
+    monkeypatch.setattr(bots_mod, "_user_hash", lambda value, backend: ibis.literal(7, "int64"))  # every visitor collides
+    _signals_equal(bot_signals(ev, **kw), hashed)
+
+
+def test_portable_expressions_match_the_duckdb_builtins(monkeypatch):
+    # the generic path (DATE_DIFF to the epoch, Ibis .hash()) used for backends other than DuckDB/Spark
+    import segkit.bots as bots_mod
+
+    ev = _mixed_log()
+    fast = bot_signals(ev, ip_list=["81.2.69.3"])
+    monkeypatch.setattr(bots_mod, "_backend_name", lambda table: None)
+    _signals_equal(bot_signals(ev, ip_list=["81.2.69.3"]), fast)
+
+
+def test_a_missing_visitor_id_keeps_all_its_signals():
+    ev = _mixed_log()
+    ev.loc[ev["user_id"] == "twice", "user_id"] = None
+    sig = bot_signals(ev)
+    missing = sig[sig["user_id"].isna()].iloc[0]
+    assert missing["n_events"] == 5 and missing["n_sessions"] == 2 and missing["max_session_s"] == pytest.approx(5.0)
+    assert missing["user_agents"] == 1 and missing["ua_per_ip"] >= 1
+    assert len(sig) == ev["user_id"].nunique(dropna=False)
+
+
+def test_ibis_output_is_computed_once():
+    ev = _mixed_log()
+    res = filter_bots(ev, output="ibis")
+    for table in (res.events, res.bot_events):
+        sql = ibis.to_sql(table)
+        assert "OVER" not in sql.upper(), "the event splits must join the computed flags, not recompute the signals"
+    assert res.visitors.execute().sort_values("user_id").reset_index(drop=True).equals(filter_bots(ev).visitors)
+
+
+def test_ip_reasons_fast_path_matches_ipaddress():
+    import ipaddress
+
+    from segkit.bots import _ip_reasons
+
+    ips = ["66.249.66.1", " 66.249.70.3 ", "010.1.1.1", "1.2.3", "1.2.3.4.5", "256.1.1.1", "::1", "2001:db8::1",
+           "2001:DB8::7", "::ffff:66.249.66.1", "", "abc", None, "1.2.3.4\n", "\uff11.2.3.4", "10.0.0.1", "0.0.0.0",
+           "203.0.113.7", "10.200.3.4"]
+    ip_list = frozenset({"203.0.113.7", "2001:db8::7", "10.0.0.1"})
+    ranges = tuple(ipaddress.ip_network(n) for n in ["66.249.64.0/19", "10.0.0.0/8", "10.1.0.0/16", "2001:db8::/32"])
+
+    def slow(raw):
+        try:
+            addr = ipaddress.ip_address(str(raw).strip())
+        except ValueError:
+            return ""
+        if str(addr) in ip_list:
+            return f"ip-list:{addr}"
+        return next((f"ip-range:{net}" for net in ranges if addr.version == net.version and addr in net), "")
+
+    assert _ip_reasons(ips, ip_list, ranges) == [slow(ip) for ip in ips]
