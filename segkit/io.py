@@ -654,13 +654,7 @@ def _read_jsonl(path: Path, columns: Mapping[str, str] | None, label: str, kwarg
     records = []
     bad_rows: list[int] = []
     bad_raw: list[str] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line.decode(encoding) if encoding else line)
-        except ValueError:
-            rec = None
+    for i, line, rec in _json_lines(lines, encoding):
         if isinstance(rec, dict):
             records.append(rec)
             good_rows.append(i)
@@ -678,6 +672,18 @@ def _read_jsonl(path: Path, columns: Mapping[str, str] | None, label: str, kwarg
         len(records) + len(bad_rows),
     )
 
+
+
+def _json_lines(lines: Any, encoding: str | None) -> Any:
+    """Yield ``(line number, raw line, parsed value or None)`` for every non-blank JSON line."""
+    for i, line in enumerate(lines):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line.decode(encoding) if encoding else line)
+        except ValueError:
+            rec = None
+        yield i, line, rec
 
 def _decode(line: bytes, encoding: str | None) -> str:
     return line.rstrip(b"\r").decode(encoding or "utf-8", errors="backslashreplace")
@@ -765,13 +771,7 @@ def _read_otto_jsonl(path: Path, kwargs: dict[str, Any]) -> _Parts:
     line_numbers: list[int] = []
     bad_rows: list[int] = []
     bad_raw: list[str] = []
-    for i, line in enumerate(lines):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line.decode(encoding) if encoding else line)
-        except ValueError:
-            rec = None
+    for i, line, rec in _json_lines(lines, encoding):
         evs = rec.get("events") if isinstance(rec, dict) else None
         if (
             not isinstance(rec, dict)
