@@ -24,12 +24,11 @@ EVENTS_PER_USER = 71.6  # the simulated shop's default rate
 def segkit_pipeline(path: str) -> dict[str, int]:
     """segkit's cleaning, sessions and features; returns the output sizes."""
     from segkit.clean import clean_events
-    from segkit.engine import materialize
     from segkit.features import build_user_features
     from segkit.sessions import session_table, split_sessions
 
     clean = clean_events(path, output="ibis")
-    sessionized = materialize(split_sessions(clean.events, output="ibis"))  # read by both queries below
+    sessionized = split_sessions(clean.events, output="ibis")  # lazy; the session numbers are stored once
     sessions = session_table(sessionized)  # one query; the per-session table comes back to pandas
     users = build_user_features(sessionized, sessions=sessions)
     return {"sessions": len(sessions), "users": len(users)}

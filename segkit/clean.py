@@ -24,20 +24,23 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import ibis
+import numpy as np
 import pandas as pd
 
 from .bots import filter_bots
-from .engine import Data, Output, as_table, default_connection, to_pandas
+from .engine import ROW_COL, Data, Output, default_connection, numbered, to_pandas
 from .errors import ParameterError, SegkitError, check_columns
 from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
 from .params import CleaningParams
+from .schema import CANONICAL_COLUMNS
 from .standardize import assign_page_types, find_duplicates, normalize_devices, normalize_urls
 
 __all__ = ["CleanResult", "clean_events", "LEDGER_COLUMNS"]
 
 LEDGER_COLUMNS = ["step", "action", "reason", "rows"]
-_ROW = "_segkit_row"
+_ROW = ROW_COL
 _COUNTER = itertools.count()
+_STANDARDIZED = {"device", "device_raw", "device_source", "page", "page_raw", "page_type", "page_type_source"}
 _STEP_ORDER = ["read", "taxonomy", "bots", "duplicates", "devices", "urls", "page_types", "missing"]
 
 
@@ -145,37 +148,30 @@ class _Ledger:
         return pd.DataFrame(self.rows, columns=LEDGER_COLUMNS)
 
 
-_TEMP_TABLES: list[str] = []
+class _Temps:
+    """DuckDB temp tables one cleaning call creates; dropped at the end unless the result needs them."""
 
+    def __init__(self) -> None:
+        self.names: list[str] = []
 
-def _materialize(expr: ibis.Table, name: str) -> ibis.Table:
-    """Compute an expression once into a DuckDB temp table so later steps do not recompute it.
+    def table(self, expr: ibis.Table, name: str) -> ibis.Table:
+        """Compute ``expr`` once into a temp table (only small or narrow tables go here)."""
+        con = default_connection()
+        table_name = f"_segkit_clean_{name}_{next(_COUNTER)}"
+        out = con.create_table(table_name, expr, temp=True)
+        self.names.append(table_name)
+        return out
 
-    The pipeline drops intermediate tables with :func:`_release` once nothing refers to them.
-    """
-    con = default_connection()
-    table_name = f"_segkit_clean_{name}_{next(_COUNTER)}"
-    out = con.create_table(table_name, expr, temp=True)
-    _TEMP_TABLES.append(table_name)
-    return out
-
-
-def _release(*keep: ibis.Table) -> None:
-    """Drop the intermediate tables except those backing ``keep``."""
-    con = default_connection()
-    names = {k.get_name().rsplit(".", 1)[-1] for k in keep}
-    for name in [n for n in _TEMP_TABLES if n not in names]:
-        _TEMP_TABLES.remove(name)
-        # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
-        con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+    def release(self) -> None:
+        con = default_connection()
+        for name in self.names:
+            # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
+            con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+        self.names.clear()
 
 
 def _count(t: ibis.Table) -> int:
     return int(to_pandas(t.aggregate(n=t.count()))["n"].iloc[0])
-
-
-def _changed(t: ibis.Table, cond: ibis.BooleanValue) -> int:
-    return int(to_pandas(t.aggregate(n=cond.cast("int64").sum()))["n"].fillna(0).iloc[0])
 
 
 def _blank(col: ibis.Value) -> ibis.BooleanValue:
@@ -184,7 +180,15 @@ def _blank(col: ibis.Value) -> ibis.BooleanValue:
     return col.isnull()
 
 
-def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger) -> tuple[ibis.Table, pd.DataFrame]:
+def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger, temps: _Temps,
+            unstandardized: ibis.Table | None = None) -> tuple[ibis.Table, pd.DataFrame, int]:
+    """Apply the missing-data policies; returns the table, the report and the rows left.
+
+    Everything but a model policy stays lazy: one query counts the rows, the missing values per
+    column and the mode / median / mean the fills need. When no policy column is one that
+    standardization changed, that query reads ``unstandardized`` (the same rows without the
+    lookup joins).
+    """
     parsed = parse_policies(policies)
     check_columns(t.columns, list(parsed), what="events (cleaning.missing)")
     if any(isinstance(p, ModelPolicy) for p in parsed.values()):
@@ -197,45 +201,126 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger) -> tupl
         for rec in res.report.itertuples():
             if rec.policy != "drop":
                 ledger.count("missing", "changed", f"{rec.policy}_{rec.column}", rec.rows_touched)
-        return _materialize(ibis.memtable(res.events), "missing"), res.report
+        return temps.table(ibis.memtable(res.events), "missing"), res.report, len(res.events)
     drops = [c for c, p in parsed.items() if isinstance(p, DropPolicy)]
     if drops:
         reason = ibis.cases(*[(_blank(t[c]), f"missing_{c}") for c in drops], else_=ibis.null("string"))
         t = t.mutate(_segkit_reason=reason)
         ledger.drop("missing", t.filter(t._segkit_reason.notnull()).rename(reason="_segkit_reason"))
-        t = _materialize(t.filter(t._segkit_reason.isnull()).drop("_segkit_reason"), "missing_kept")
+        t = t.filter(t._segkit_reason.isnull()).drop("_segkit_reason")
+    fill = [(col, policy) for col, policy in parsed.items() if not isinstance(policy, DropPolicy)]
+    c = t
+    if unstandardized is not None and not drops and all(
+        col in unstandardized.columns and unstandardized[col].type() == t[col].type() and col not in _STANDARDIZED for col, _ in fill
+    ):
+        c = unstandardized
+    aggs: dict[str, Any] = {"_n": c.count()}
+    for i, (col, policy) in enumerate(fill):
+        miss = _blank(c[col])
+        aggs[f"_m{i}"] = miss.cast("int64").sum()
+        if isinstance(policy, ModePolicy):
+            aggs[f"_v{i}"] = c[col].mode(where=~miss)
+        elif isinstance(policy, (MedianPolicy, MeanPolicy)):
+            stat = c[col].median if isinstance(policy, MedianPolicy) else c[col].mean
+            aggs[f"_v{i}"] = stat(where=~miss).cast("float64")
+    stats = to_pandas(c.aggregate(**aggs)).iloc[0]
     report, fills = [], {}
-    for col, policy in parsed.items():
-        if isinstance(policy, DropPolicy):
-            continue
-        miss = _blank(t[col])
-        n = _changed(t, miss)
-        present = t.filter(~miss)[col]
+    for i, (col, policy) in enumerate(fill):
+        n = 0 if pd.isna(stats[f"_m{i}"]) else int(stats[f"_m{i}"])
         if isinstance(policy, FillPolicy):
             value: Any = policy.value
-        elif isinstance(policy, ModePolicy):
-            value = to_pandas(present.mode().name("v").as_table())["v"].iloc[0] if n else None
-        elif isinstance(policy, MedianPolicy):
-            value = float(to_pandas(present.median().name("v").as_table())["v"].iloc[0]) if n else None
-        elif isinstance(policy, MeanPolicy):
-            value = float(to_pandas(present.mean().name("v").as_table())["v"].iloc[0]) if n else None
+        elif isinstance(policy, (ModePolicy, MedianPolicy, MeanPolicy)):
+            raw = stats[f"_v{i}"]
+            value = None if (not n or pd.isna(raw)) else (raw if isinstance(policy, ModePolicy) else float(raw))
+            if isinstance(value, np.generic):
+                value = value.item()
         else:  # pragma: no cover - parse_policies admits nothing else
             raise ParameterError(f"cleaning.missing.{col}", policy)
         if n and value is None:
             raise ParameterError(f"cleaning.missing.{col}", policy.name, message=f"Cannot impute column {col!r}: it has no present values")
         if n:
-            fills[col] = ibis.ifelse(miss, ibis.literal(value).cast(t[col].type()), t[col])
+            fills[col] = ibis.ifelse(_blank(t[col]), ibis.literal(value).cast(t[col].type()), t[col])
             ledger.count("missing", "changed", f"{policy.name}_{col}", n)
         report.append({"column": col, "policy": policy.name, "rows_touched": n, "value": value})
     for col in drops:
         report.insert(0, {"column": col, "policy": "drop", "rows_touched": sum(r["rows"] for r in ledger.rows if r["reason"] == f"missing_{col}"), "value": None})
     if fills:
         t = t.mutate(**fills)  # lazy: cheap to recompute, evaluated by whoever reads the result
-    return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"])
+    return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"]), int(stats["_n"])
 
 
-def _check_input(table: ibis.Table) -> None:
-    """The canonical guarantees cleaning relies on: required columns, parsed UTC times, no nulls."""
+def _join_lookup(t: ibis.Table, lookup: ibis.Table, on: list[tuple[ibis.Value, str]], columns: list[str]) -> ibis.Table:
+    """Left-join a small lookup on null-safe key equality; ``columns`` of the lookup replace
+    the same-named columns of ``t`` in place or are appended after them."""
+    lk = lookup.rename(**{f"_lk_{c}": c for c in lookup.columns})
+    cond = [expr.identical_to(lk[f"_lk_{col}"]) for expr, col in on]
+    j = t.left_join(lk, cond)
+    picked = [lk[f"_lk_{c}"].name(c) if c in columns else j[c] for c in t.columns]
+    return j.select(*picked, *[lk[f"_lk_{c}"].name(c) for c in columns if c not in t.columns])
+
+
+def _lookup_counts(lookup: ibis.Table, conditions: dict[str, ibis.BooleanValue]) -> dict[str, int]:
+    """Rows (sum of ``_n``) of a lookup table meeting each condition."""
+    stats = to_pandas(lookup.aggregate(**{k: (lookup._n * cond.cast("int64")).sum() for k, cond in conditions.items()})).iloc[0]
+    return {k: int(0 if pd.isna(stats[k]) else stats[k]) for k in conditions}
+
+
+def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _Ledger) -> ibis.Table:
+    """Devices, URLs and page types, computed on small tables of distinct values joined back.
+
+    The lookups carry the number of rows behind each distinct value (``_n``), so the ledger's
+    "changed" counts come from them without another pass over the events.
+    """
+    cols = list(t.columns)
+    base = t  # the distinct values come from the events before any lookup is joined
+    if "device" in cols or "user_agent" in cols:
+        keys = [c for c in ("device", "user_agent") if c in cols]
+        dist = base.group_by(keys).aggregate(_n=base.count())
+        dist = dist.mutate(_k_device=dist.device) if "device" in cols else dist.mutate(device=ibis.null("string"))
+        ua = "user_agent" if "user_agent" in cols else None
+        dev = normalize_devices(dist, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
+        dev = temps.table(dev, "devices")
+        new = ["device", *[c for c in dev.columns if c not in dist.columns]]
+        t = _join_lookup(t, dev, [(t[c], "_k_device" if c == "device" else c) for c in keys], new)
+        counts = _lookup_counts(dev, {
+            "label_normalized": dev.device_raw.notnull() & (dev.device_source == "label") & (dev.device_raw != dev.device),
+            "from_user_agent": dev.device_source == "user_agent",
+            "default_other": dev.device_source == "default",
+        })
+        for key, n in counts.items():
+            ledger.count("devices", "changed", key, n)
+    if "page" in cols:
+        has_type = "page_type" in cols
+        dist = base.group_by(page=base.page, page_type=base.page_type if has_type else ibis.null("string"),
+                             _pv=base.event == "page_view").aggregate(_n=base.count())
+        dist = dist.mutate(_k_page=dist.page, _k_page_type=dist.page_type)
+        pages = normalize_urls(dist, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis")
+        pages = assign_page_types(pages, [tuple(r) for r in params.page_type_rules], output="ibis")
+        # page types are only meaningful on page views; other events keep what was tracked
+        keep = pages._pv | (pages.page_type_source == "tracked")
+        pages = pages.mutate(
+            page_type=ibis.ifelse(keep, pages.page_type, ibis.null("string")),
+            page_type_source=ibis.ifelse(keep, pages.page_type_source, ibis.null("string")),
+        )
+        pages = temps.table(pages, "pages")
+        on = [(t.page, "_k_page"), (t.event == "page_view", "_pv")] + ([(t.page_type, "_k_page_type")] if has_type else [])
+        t = _join_lookup(t, pages, on, ["page", "page_raw", "page_type", "page_type_source"])
+        counts = _lookup_counts(pages, {
+            "url_normalized": pages.page_raw.notnull() & (pages.page_raw != pages.page),
+            "filled_from_url": pages.page_type_source == "rule",
+            "default_other": pages.page_type_source == "default",
+        })
+        ledger.count("urls", "changed", "url_normalized", counts["url_normalized"])
+        ledger.count("page_types", "changed", "filled_from_url", counts["filled_from_url"])
+        ledger.count("page_types", "changed", "default_other", counts["default_other"])
+    return t
+
+
+def _check_input(table: ibis.Table) -> int:
+    """The canonical guarantees cleaning relies on: required columns, parsed UTC times, no nulls.
+
+    Returns the number of rows (one query).
+    """
     from .errors import SchemaError
 
     check_columns(table.columns, ["user_id", "timestamp", "event"], what="events")
@@ -246,11 +331,11 @@ def _check_input(table: ibis.Table) -> None:
               "message": f"Column 'timestamp' has type {ts_type}, not parsed timestamps; read the events with "
                          "segkit.load_events (it parses ISO 8601, epochs and naive local times, and quarantines the rest)"}]
         )
-    nulls = to_pandas(table.aggregate(**{c: table[c].isnull().cast("int64").sum() for c in ("user_id", "timestamp", "event")}))
-    n = len(table.columns) and int(to_pandas(table.aggregate(n=table.count()))["n"].iloc[0])
+    stats = to_pandas(table.aggregate(_n=table.count(), **{c: table[c].isnull().cast("int64").sum() for c in ("user_id", "timestamp", "event")}))
+    n = int(stats["_n"].iloc[0])
     failures = []
     for col in ("user_id", "timestamp", "event"):
-        k = int(nulls[col].fillna(0).iloc[0])
+        k = int(stats[col].fillna(0).iloc[0])
         if k:
             what = "all" if k == n else f"{k:,} of {n:,}"
             failures.append({"column": col, "check": "null", "count": k, "examples": None,
@@ -258,6 +343,7 @@ def _check_input(table: ibis.Table) -> None:
                                         "(LoadedEvents.rejected) before cleaning"})
     if failures:
         raise SchemaError(failures, title="Events are not canonical")
+    return n
 
 
 def clean_events(
@@ -307,26 +393,27 @@ def clean_events(
     assert isinstance(params, CleaningParams)
     if output not in ("pandas", "ibis"):
         raise ParameterError("output", output, ["pandas", "ibis"])
-    table = as_table(events)
-    _check_input(table)
+    table = numbered(events)  # input row numbers without copying the rows (see segkit.engine.numbered)
+    n_input = _check_input(table)
     ledger = _Ledger()
+    temps = _Temps()
     if rejected is not None and len(rejected):
         check_columns(rejected.columns, ["reason"], what="rejected")
         q = rejected.assign(step="read", detail=rejected.get("raw", pd.Series("", index=rejected.index)).astype("string"))
         for r, n in q["reason"].value_counts(sort=False).items():
             ledger.count("read", "dropped", str(r), int(n))
         ledger.quarantine.append(q)
-    n_read_rejected = 0 if rejected is None else len(rejected)
+    rows_in = n_input + (0 if rejected is None else len(rejected))
 
-    # Drop decisions are computed in one annotated pass: each row gets the reason of the first
-    # step that drops it (taxonomy, then bots, then duplicates). Whole visitors are bots and
-    # duplicates share every compared column, so this equals running the steps one after another.
-    t = _materialize(table.mutate(**{_ROW: ibis.row_number()}), "input")
-    rows_in = _count(t) + n_read_rejected
-
-    drop_unknown = params.drop_unknown_events and "event_category" in t.columns
+    # Drop decisions are computed in one annotated pass over a narrow projection (row number,
+    # visitor, time, a hash of the other compared columns): each row gets the reason of the
+    # first step that drops it (taxonomy, then bots, then duplicates). Whole visitors are bots
+    # and duplicates share every compared column, so this equals running the steps one after
+    # another. Only the dropped rows' numbers and reasons are stored; the clean events are the
+    # input minus those rows, read lazily, so the wide rows are never copied.
+    drop_unknown = params.drop_unknown_events and "event_category" in table.columns
     bots = filter_bots(
-        t.filter(t.event_category != "unknown") if drop_unknown else t,
+        table.filter(table.event_category != "unknown") if drop_unknown else table,
         ip_list=params.bot_ip_list,
         ip_ranges=params.bot_ip_ranges,
         ua_patterns=params.bot_ua_patterns,
@@ -342,10 +429,18 @@ def clean_events(
     visitors = bots.visitors if isinstance(bots.visitors, pd.DataFrame) else to_pandas(bots.visitors)
     flagged = visitors.loc[visitors["is_bot"], ["user_id", "reasons"]].rename(columns={"user_id": "_bot_user", "reasons": "_bot_reasons"})
     bot_table = ibis.memtable(flagged.astype({"_bot_user": "string", "_bot_reasons": "string"}), schema={"_bot_user": "string", "_bot_reasons": "string"})
-    a = t.left_join(bot_table, t.user_id == bot_table._bot_user).drop("_bot_user")
-    a = a.mutate(_unknown=(a.event_category == "unknown") if drop_unknown else ibis.literal(False))
-    d = find_duplicates(a, tolerance=params.dedup_tolerance, key_cols=None, exact_cols=None, output="ibis")
-    d = d.mutate(
+
+    compared = [c for c in CANONICAL_COLUMNS if c in table.columns and c != "timestamp"]  # find_duplicates' default
+    narrow = table.select(
+        _ROW, "user_id", "timestamp",
+        _key=ibis.struct({c: table[c] for c in compared}).hash(),
+        _unknown=(table.event_category == "unknown") if drop_unknown else ibis.literal(False),
+        _detail=table.raw_event if "raw_event" in table.columns else table.event,
+    )
+    d = find_duplicates(narrow, tolerance=params.dedup_tolerance, key_cols=["_key"], exact_cols=["_key", "timestamp"], output="ibis")
+    d = d.left_join(bot_table, d.user_id == bot_table._bot_user)
+    d = d.select(
+        _ROW,
         reason=ibis.cases(
             (d._unknown, "unknown_event"),
             (d._bot_reasons.notnull(), "bot_" + d._bot_reasons.split("; ")[0].split("=")[0]),
@@ -355,72 +450,38 @@ def clean_events(
         step=ibis.cases(
             (d._unknown, "taxonomy"), (d._bot_reasons.notnull(), "bots"), (d.duplicate.notnull(), "duplicates"), else_=ibis.null("string")
         ),
-        detail=ibis.cases(
-            (d._unknown, d.raw_event if "raw_event" in d.columns else d.event),
-            (d._bot_reasons.notnull(), d._bot_reasons),
-            else_=ibis.literal(""),
-        ),
-    ).drop("_unknown", "_bot_reasons", "duplicate")
-    d = _materialize(d, "annotated")
-    _release(d)
-    dropped = d.filter(d.reason.notnull())
-    counts = to_pandas(dropped.group_by(["step", "reason"]).aggregate(rows=dropped.count()))
+        detail=ibis.cases((d._unknown, d._detail), (d._bot_reasons.notnull(), d._bot_reasons), else_=ibis.literal("")),
+    )
+    decisions = temps.table(d.filter(d.reason.notnull()), "dropped")
+    counts = to_pandas(decisions.group_by(["step", "reason"]).aggregate(rows=decisions.count()))
     for step in ("taxonomy", "bots", "duplicates"):
         for rec in counts[counts["step"] == step].sort_values("reason").itertuples():
             ledger.count(step, "dropped", str(rec.reason), int(rec.rows))
+    dropped = table.inner_join(decisions, _ROW)
     if output == "pandas":
         ledger.quarantine.append(to_pandas(dropped.order_by(_ROW)))
-    t = d.filter(d.reason.isnull()).drop("reason", "step", "detail")
+    t = kept = table.anti_join(decisions, _ROW)
 
-    # Standardization: computed lazily, materialized once, changes counted in one aggregate.
-    changes: dict[str, tuple[str, ibis.BooleanValue]] = {}
-    if "device" in t.columns or "user_agent" in t.columns:
-        if "device" not in t.columns:
-            t = t.mutate(device=ibis.null("string"))
-        ua = "user_agent" if "user_agent" in t.columns else None
-        t = normalize_devices(t, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
-    if "page" in t.columns:
-        t = normalize_urls(t, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis")
-        if "page_type" not in t.columns:
-            t = t.mutate(page_type=ibis.null("string"))
-        t = assign_page_types(t, [tuple(r) for r in params.page_type_rules], output="ibis")
-        # page types are only meaningful on page views; other events keep what was tracked
-        keep = (t.event == "page_view") | (t.page_type_source == "tracked")
-        t = t.mutate(
-            page_type=ibis.ifelse(keep, t.page_type, ibis.null("string")),
-            page_type_source=ibis.ifelse(keep, t.page_type_source, ibis.null("string")),
-        )
-    t = _materialize(t, "standardized")
-    _release(t, d) if output == "ibis" else _release(t)
-    if "device_source" in t.columns:
-        changes["label_normalized"] = ("devices", t.device_raw.notnull() & (t.device_source == "label") & (t.device_raw != t.device))
-        changes["from_user_agent"] = ("devices", t.device_source == "user_agent")
-        changes["default_other"] = ("devices", t.device_source == "default")
-    if "page_raw" in t.columns:
-        changes["url_normalized"] = ("urls", t.page_raw.notnull() & (t.page_raw != t.page))
-        changes["filled_from_url"] = ("page_types", t.page_type_source == "rule")
-        changes["page_type_default"] = ("page_types", t.page_type_source == "default")
-    if changes:
-        agg = to_pandas(t.aggregate(**{k: cond.cast("int64").sum() for k, (_, cond) in changes.items()}))
-        for key, (step, _) in changes.items():
-            ledger.count(step, "changed", key if key != "page_type_default" else "default_other", int(agg[key].fillna(0).iloc[0]))
+    # Standardization on distinct values: devices per (label, user agent), pages per (URL,
+    # tracked page type, page view or not). The small lookup tables carry row counts, so the
+    # ledger's changes are counted on them; the events get one join per lookup.
+    t = _standardize(t, params, temps, ledger)
 
     # 7. missing data
     imputation = pd.DataFrame(columns=["column", "policy", "rows_touched", "value"])
     if params.missing:
-        t, imputation = _impute(t, params.missing, ledger)
-
-    rows_out = _count(t)
+        t, imputation, rows_out = _impute(t, params.missing, ledger, temps, unstandardized=kept)
+    else:
+        rows_out = _count(t)
     quarantine: pd.DataFrame | ibis.Table
     if output == "pandas":
         quarantine = pd.concat(ledger.quarantine, ignore_index=True) if ledger.quarantine else pd.DataFrame(columns=["step", "reason", "detail"])
         quarantine = quarantine.drop(columns=[_ROW], errors="ignore")
+        out: pd.DataFrame | ibis.Table = to_pandas(t.order_by(_ROW).drop(_ROW)).reset_index(drop=True)
+        temps.release()
     else:
         quarantine = dropped.drop(_ROW)
-    t = t.order_by(_ROW)
-    out: pd.DataFrame | ibis.Table = t.drop(_ROW) if output == "ibis" else to_pandas(t.drop(_ROW)).reset_index(drop=True)
-    if output == "pandas":
-        _release()
+        out = t  # keeps the input row number in ROW_COL: later steps join narrow results on it
     result = CleanResult(
         events=out,
         quarantine=quarantine,

@@ -25,11 +25,13 @@ from ibis.backends import BaseBackend
 
 from .errors import ParameterError
 
-__all__ = ["Data", "Output", "connect", "default_connection", "as_table", "to_pandas", "materialize", "finish", "backend_of"]
+__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish", "backend_of"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
 _DEFAULT: BaseBackend | None = None
+ROW_COL = "__segkit_row"
+"""Column holding the input row number (0-based, input order) that :func:`numbered` adds."""
 
 
 def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None, memory_limit: str | None = None) -> BaseBackend:
@@ -71,6 +73,48 @@ def as_table(data: Data, *, con: BaseBackend | None = None, name: str = "data") 
     raise ParameterError(
         "data", type(data).__name__, message=f"Expected a pandas DataFrame, a Parquet path or an Ibis table, got {type(data).__name__}"
     )
+
+
+def _parquet_files(path: str) -> list[str]:
+    import glob
+
+    if Path(path).is_dir():
+        return sorted(str(p) for p in Path(path).glob("*.parquet"))
+    if any(ch in path for ch in "*?["):
+        return sorted(glob.glob(path))
+    return [path]
+
+
+def numbered(data: Data, *, con: BaseBackend | None = None) -> ibis.Table:
+    """The input as an Ibis table with its row number (0-based, input order) in :data:`ROW_COL`.
+
+    Numbering never copies the rows when it can avoid it: a DataFrame gets a numpy range before
+    it is registered, and Parquet files are read with DuckDB's ``file_row_number`` plus each
+    file's offset from the Parquet footers, so the number is stable across queries and the
+    file is scanned lazily, column by column. Any other Ibis table is copied once into a
+    temporary table with ``row_number()``; a table that already has the column is returned as is.
+    """
+    import numpy as np
+
+    if isinstance(data, pd.DataFrame):
+        if ROW_COL in data.columns:
+            raise ParameterError("events", ROW_COL, message=f"Column {ROW_COL!r} is reserved by segkit")
+        return ibis.memtable(data.assign(**{ROW_COL: np.arange(len(data), dtype="int64")}))
+    if isinstance(data, (str, Path)):
+        table = as_table(data, con=con)  # validates the path
+        files = _parquet_files(str(data))
+        if files and not {"filename", "file_row_number"} & set(table.columns):
+            import pyarrow.parquet as pq
+
+            sizes = [pq.read_metadata(f).num_rows for f in files]
+            offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype("int64")
+            raw = (con or default_connection()).read_parquet(files, filename=True, file_row_number=True)
+            offset = ibis.cases(*[(raw.filename == f, int(o)) for f, o in zip(files, offsets)], else_=0) if len(files) > 1 else 0
+            return raw.mutate(**{ROW_COL: raw.file_row_number + offset}).drop("filename", "file_row_number")
+        data = table
+    if ROW_COL in data.columns:
+        return data
+    return materialize(data.mutate(**{ROW_COL: ibis.row_number()}), con=con)
 
 
 def backend_of(expr: ibis.Table | ibis.Expr) -> BaseBackend:

@@ -164,7 +164,8 @@ class _Events:
 
     def first(self, col: str, where: ibis.BooleanValue | None = None, last: bool = False) -> ibis.Value:
         cond = self.t[col].notnull() if where is None else where & self.t[col].notnull()
-        return self.t[col].argmax(self.ts, where=cond) if last else self.t[col].argmin(self.ts, where=cond)
+        # by the integer epoch: arg_min over TIMESTAMPTZ builds a sort key per row on DuckDB
+        return self.t[col].argmax(self.us, where=cond) if last else self.t[col].argmin(self.us, where=cond)
 
 
 def _engaged(c: _Events) -> ibis.Value:

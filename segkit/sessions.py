@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import Data, Output, as_table, finish, to_pandas
+from .engine import ROW_COL, Data, Output, as_table, finish, materialize, to_pandas
 from .features import _US, _epoch_us
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -189,6 +189,50 @@ def _local_day(us: ibis.IntegerValue, timezone: str, lo: pd.Timestamp, hi: pd.Ti
     return (us + offset_us) // (86_400 * _US)
 
 
+def _session_columns(t: ibis.Table, td: pd.Timedelta, *, split_at_midnight: bool, split_on_referrer_change: bool,
+                     timezone: str, user_col: str, timestamp_col: str, referrer_col: str) -> ibis.Table:
+    """Add ``gap_s`` and ``session_index`` (the session rules of :func:`split_sessions`)."""
+    # order within a user: timestamp, then (referrer mode) referrer with missing ones last
+    order = [ibis.asc(timestamp_col)]
+    if split_on_referrer_change:
+        order.append(ibis.asc(referrer_col, nulls_first=False))
+    helpers = {"_sk_us": _epoch_us(t, t[timestamp_col])}
+    if split_on_referrer_change:
+        page = t["page"] if "page" in t.columns and t["page"].type().is_string() else None
+        helpers["_sk_src"] = referrer_source(t[referrer_col].cast("string"), page)
+    t = t.mutate(**helpers)
+    w = ibis.window(group_by=user_col, order_by=order)
+    lagged = {"_sk_prev": t["_sk_us"].lag().over(w)}  # NULL at the user's first event
+    if split_at_midnight:
+        bounds = to_pandas(t.aggregate(lo=t[timestamp_col].min(), hi=t[timestamp_col].max()))
+        lo, hi = bounds["lo"].iloc[0], bounds["hi"].iloc[0]
+        if pd.isna(lo):  # no events: any range will do
+            lo = hi = pd.Timestamp("2000-01-01", tz="UTC")
+        day = _local_day(t["_sk_us"], timezone, pd.Timestamp(lo), pd.Timestamp(hi))
+        lagged["_sk_day"] = day
+        lagged["_sk_prev_day"] = day.lag().over(w)
+    if split_on_referrer_change:
+        # the previous source is the lag among the user's events that have one
+        src = t["_sk_src"]
+        lagged["_sk_prev_src"] = src.lag().over(ibis.window(group_by=[t[user_col], src.isnull()], order_by=order))
+    t = t.mutate(**lagged)
+    gap = t["_sk_us"] - t["_sk_prev"]
+    new = gap.isnull() | (gap > int(td / pd.Timedelta(microseconds=1)))
+    if split_at_midnight:
+        new = new | (t["_sk_day"] != t["_sk_prev_day"])
+    if split_on_referrer_change:
+        new = new | (t["_sk_src"].notnull() & t["_sk_prev_src"].notnull() & (t["_sk_src"] != t["_sk_prev_src"]))
+    # gap_s is NULL exactly where a session starts, so it also carries the flag into the second pass
+    t = t.mutate(gap_s=ibis.cases((new, ibis.null(dt.float64)), else_=gap.cast("float64") / _US))
+    # RANGE framing: events tied on every order key get the same index, whichever of them the
+    # engine ordered first (only that one can carry the new-session flag)
+    w_sum = ibis.window(group_by=user_col, order_by=order, range=(None, 0))
+    starts = t["gap_s"].isnull().cast("int64")
+    t = t.mutate(session_index=(starts.sum().over(w_sum) - 1).cast("int64"))
+    t = t.drop(*[c for c in t.columns if c.startswith("_sk_")])
+    return t
+
+
 def split_sessions(
     events: Data,
     *,
@@ -291,45 +335,26 @@ def split_sessions(
     if replaced:
         t = t.drop(*replaced)
 
-    # order within a user: timestamp, then (referrer mode) referrer with missing ones last
-    order = [ibis.asc(timestamp_col)]
-    if split_on_referrer_change:
-        order.append(ibis.asc(referrer_col, nulls_first=False))
-    helpers = {"_sk_us": _epoch_us(t, t[timestamp_col])}
-    if split_on_referrer_change:
-        page = t["page"] if "page" in t.columns and t["page"].type().is_string() else None
-        helpers["_sk_src"] = referrer_source(t[referrer_col].cast("string"), page)
-    t = t.mutate(**helpers)
-    w = ibis.window(group_by=user_col, order_by=order)
-    lagged = {"_sk_prev": t["_sk_us"].lag().over(w)}  # NULL at the user's first event
-    if split_at_midnight:
-        bounds = to_pandas(t.aggregate(lo=t[timestamp_col].min(), hi=t[timestamp_col].max()))
-        lo, hi = bounds["lo"].iloc[0], bounds["hi"].iloc[0]
-        if pd.isna(lo):  # no events: any range will do
-            lo = hi = pd.Timestamp("2000-01-01", tz="UTC")
-        day = _local_day(t["_sk_us"], timezone, pd.Timestamp(lo), pd.Timestamp(hi))
-        lagged["_sk_day"] = day
-        lagged["_sk_prev_day"] = day.lag().over(w)
-    if split_on_referrer_change:
-        # the previous source is the lag among the user's events that have one
-        src = t["_sk_src"]
-        lagged["_sk_prev_src"] = src.lag().over(ibis.window(group_by=[t[user_col], src.isnull()], order_by=order))
-    t = t.mutate(**lagged)
-    gap = t["_sk_us"] - t["_sk_prev"]
-    new = gap.isnull() | (gap > int(td / pd.Timedelta(microseconds=1)))
-    if split_at_midnight:
-        new = new | (t["_sk_day"] != t["_sk_prev_day"])
-    if split_on_referrer_change:
-        new = new | (t["_sk_src"].notnull() & t["_sk_prev_src"].notnull() & (t["_sk_src"] != t["_sk_prev_src"]))
-    # gap_s is NULL exactly where a session starts, so it also carries the flag into the second pass
-    t = t.mutate(gap_s=ibis.cases((new, ibis.null(dt.float64)), else_=gap.cast("float64") / _US))
-    # RANGE framing: events tied on every order key get the same index, whichever of them the
-    # engine ordered first (only that one can carry the new-session flag)
-    w_sum = ibis.window(group_by=user_col, order_by=order, range=(None, 0))
-    starts = t["gap_s"].isnull().cast("int64")
-    t = t.mutate(session_index=(starts.sum().over(w_sum) - 1).cast("int64"))
-    t = t.mutate(**{session_col: t[user_col].cast("string").concat("-", t["session_index"].cast("string"))})
-    t = t.drop(*[c for c in t.columns if c.startswith("_sk_")])
+    # Events that carry their input row number (segkit.clean_events with output="ibis") are
+    # sessionized on a narrow projection whose result, three numbers per row, is stored once and
+    # joined back on the row number: the window sorts carry no wide payload and later queries
+    # (session table, user features) do not repeat them.
+    narrow = ROW_COL in t.columns
+    full = t
+    if narrow:
+        keep = [ROW_COL, user_col, timestamp_col] + ([referrer_col] if split_on_referrer_change else [])
+        if split_on_referrer_change and "page" in t.columns:
+            keep.append("page")
+        t = t.select(*dict.fromkeys(keep))
+    t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
+                         timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)
+    if narrow:
+        parts = materialize(t.select(ROW_COL, "session_index", "gap_s"))
+        j = full.inner_join(parts.rename(_sk_row=ROW_COL), full[ROW_COL] == parts.rename(_sk_row=ROW_COL)._sk_row)
+        t = j.select(*full.columns, **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))},
+                     session_index=j["session_index"], gap_s=j["gap_s"])
+    else:
+        t = t.mutate(**{session_col: t[user_col].cast("string").concat("-", t["session_index"].cast("string"))})
     if output == "pandas":
         t = t.order_by([user_col, "session_index", timestamp_col, event_col]
                        + ([referrer_col] if split_on_referrer_change else []))

@@ -34,8 +34,9 @@ import numpy as np
 import pandas as pd
 import ua_parser
 
-from .engine import Data, Output, as_table, finish
+from .engine import ROW_COL, Data, Output, as_table, finish
 from .errors import ParameterError, check_columns
+from .features import _epoch_us
 from .params import parse_duration
 from .schema import CANONICAL_COLUMNS
 
@@ -90,7 +91,7 @@ DEFAULT_PAGE_TYPE_RULES: tuple[tuple[str, str], ...] = (
 )
 """Page-type rules ``(page_type, regex)`` for the simulated shop, matched against the URL path."""
 
-_ROW = "__segkit_row"
+_ROW = ROW_COL
 _UA_KEY = "__segkit_ua"
 _UA_CLASS = "__segkit_ua_device"
 _KEY = "__segkit_key"
@@ -789,20 +790,35 @@ def find_duplicates(
     # Partition by a 64-bit hash of the compared columns rather than by the columns themselves:
     # the same groups (nulls compare equal in both) at a fraction of the cost on wide string rows.
     # A collision needs two different rows with equal hashes: about n**2 / 2**65, 3e-6 at 10M rows.
-    exact_key = ibis.struct({c: t[c] for c in exact}).hash()
-    w_exact = ibis.window(group_by=[exact_key], order_by=order or None)
-    t = t.mutate(__segkit_exact=ibis.row_number().over(w_exact) > 0)
-    if tolerance is not None:
-        ts = t[timestamp_col]
+    tol_us = None if tolerance is None else int(tol / pd.Timedelta(microseconds=1))
+    if tol_us is not None and set(exact) == {*key_cols, timestamp_col}:
+        # The key plus the time is the whole row (key_cols=None): one window does both checks.
+        # Within a key, ordered by time then input order, a row equal to the one before it is an
+        # exact duplicate, and the row before it carries the time of the last kept-or-near row
+        # (an exact duplicate has the time of the row it repeats), which is what "near" compares.
+        us = _epoch_us(t, t[timestamp_col])  # integer time: TIMESTAMPTZ arithmetic is slow on DuckDB
+        w = ibis.window(group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
+                        order_by=[us, *order])
+        prev = us.lag().over(w)
+        t = t.mutate(
+            __segkit_exact=(prev == us).fill_null(False),
+            __segkit_near=prev.notnull() & (prev != us) & (us - prev <= tol_us),
+        )
+    else:
+        exact_key = ibis.struct({c: t[c] for c in exact}).hash()
+        w_exact = ibis.window(group_by=[exact_key], order_by=order or None)
+        t = t.mutate(__segkit_exact=ibis.row_number().over(w_exact) > 0)
+    if tol_us is not None and "__segkit_near" not in t.columns:
+        us = _epoch_us(t, t[timestamp_col])
         w_prev = ibis.window(
             group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
-            order_by=[ts, *([t[_ROW]] if has_row else [])],
+            order_by=[us, *([t[_ROW]] if has_row else [])],
             preceding=(None, 1),
         )
-        prev = ibis.ifelse(t["__segkit_exact"], ibis.null(ts.type()), ts).max().over(w_prev)
-        near = prev.notnull() & (ts <= prev + ibis.interval(microseconds=int(tol / pd.Timedelta(microseconds=1))))
+        prev = ibis.ifelse(t["__segkit_exact"], ibis.null("int64"), us).max().over(w_prev)
+        near = prev.notnull() & (us - prev <= tol_us)
         t = t.mutate(__segkit_near=near)
-    else:
+    elif tol_us is None:
         t = t.mutate(__segkit_near=ibis.literal(False))
     flag = ibis.cases(
         (t["__segkit_exact"], "exact_duplicate"),

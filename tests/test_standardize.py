@@ -4,6 +4,8 @@ from __future__ import annotations
 import json
 
 import ibis
+from typing import Any
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -494,18 +496,19 @@ def test_find_duplicates_on_an_empty_log():
     assert len(out) == 0 and "duplicate" in out.columns
 
 
-def _brute_force(rows: list[tuple], tol: float | None) -> list[str | None]:
+def _brute_force(rows: list[tuple], tol: float | None, key: Any = lambda r: r[:2]) -> list[str | None]:
     flags: list[str | None] = [None] * len(rows)
     for i, r in enumerate(rows):
         if any(rows[j] == r for j in range(i)):
             flags[i] = "exact_duplicate"
     if tol is None:
         return flags
-    for i, (u, e, t, _) in enumerate(rows):
+    for i, r in enumerate(rows):
+        t = r[2]
         if flags[i]:
             continue
         earlier = [(rows[j][2], j) for j in range(len(rows))
-                   if flags[j] != "exact_duplicate" and rows[j][:2] == (u, e) and (rows[j][2], j) < (t, i)]
+                   if flags[j] != "exact_duplicate" and key(rows[j]) == key(r) and (rows[j][2], j) < (t, i)]
         if earlier and t - max(earlier)[0] <= tol + 1e-9:
             flags[i] = "near_duplicate"
     return flags
@@ -528,6 +531,17 @@ def test_find_duplicates_matches_a_brute_force_checker(logs, tol):
     expected = [flag for k, log in enumerate(logs) for flag in _brute_force([(f"{k}-{u}", e, t, p) for (u, e, t, p) in log], tol)]
     assert _values(out["duplicate"]) == expected
     assert len(out) == len(rows)
+
+
+@FAST
+@given(logs=st.lists(st.lists(_row, min_size=1, max_size=10), min_size=1, max_size=8), tol=st.sampled_from([0.5, 1.0]))
+def test_find_duplicates_with_the_whole_row_as_key_matches_a_brute_force_checker(logs, tol):
+    # key_cols=None: the key is every compared column but the time (the single-window path)
+    rows = [(f"{k}-{u}", e, t, p) for k, log in enumerate(logs) for (u, e, t, p) in log]
+    out = find_duplicates(_log(rows), tolerance=f"{int(tol * 1000)}ms", key_cols=None)
+    expected = [flag for k, log in enumerate(logs)
+                for flag in _brute_force([(f"{k}-{u}", e, t, p) for (u, e, t, p) in log], tol, key=lambda r: (r[0], r[1], r[3]))]
+    assert _values(out["duplicate"]) == expected
 
 
 def test_row_order_survives_a_larger_shuffled_log():
