@@ -268,6 +268,8 @@ def _lookup_counts(lookup: ibis.Table, conditions: dict[str, ibis.BooleanValue])
 def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _Ledger) -> ibis.Table:
     """Devices, URLs and page types, computed on small tables of distinct values joined back.
 
+    Devices are looked up per (label, user agent), pages per (URL, tracked page type).
+
     The lookups carry the number of rows behind each distinct value (``_n``), so the ledger's
     "changed" counts come from them without another pass over the events.
     """
@@ -291,19 +293,15 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
             ledger.count("devices", "changed", key, n)
     if "page" in cols:
         has_type = "page_type" in cols
-        dist = base.group_by(page=base.page, page_type=base.page_type if has_type else ibis.null("string"),
-                             _pv=base.event == "page_view").aggregate(_n=base.count())
+        dist = base.group_by(page=base.page, page_type=base.page_type if has_type else ibis.null("string")).aggregate(_n=base.count())
         dist = dist.mutate(_k_page=dist.page, _k_page_type=dist.page_type)
         pages = normalize_urls(dist, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis")
+        # every event with a URL gets the type of the page it happened on (a scroll or an
+        # add-to-cart on a product page is a product-page event); features that count pages
+        # count page views only
         pages = assign_page_types(pages, [tuple(r) for r in params.page_type_rules], output="ibis")
-        # page types are only meaningful on page views; other events keep what was tracked
-        keep = pages._pv | (pages.page_type_source == "tracked")
-        pages = pages.mutate(
-            page_type=ibis.ifelse(keep, pages.page_type, ibis.null("string")),
-            page_type_source=ibis.ifelse(keep, pages.page_type_source, ibis.null("string")),
-        )
         pages = temps.table(pages, "pages")
-        on = [(t.page, "_k_page"), (t.event == "page_view", "_pv")] + ([(t.page_type, "_k_page_type")] if has_type else [])
+        on = [(t.page, "_k_page")] + ([(t.page_type, "_k_page_type")] if has_type else [])
         t = _join_lookup(t, pages, on, ["page", "page_raw", "page_type", "page_type_source"])
         counts = _lookup_counts(pages, {
             "url_normalized": pages.page_raw.notnull() & (pages.page_raw != pages.page),
@@ -463,7 +461,7 @@ def clean_events(
     t = kept = table.anti_join(decisions, _ROW)
 
     # Standardization on distinct values: devices per (label, user agent), pages per (URL,
-    # tracked page type, page view or not). The small lookup tables carry row counts, so the
+    # tracked page type). The small lookup tables carry row counts, so the
     # ledger's changes are counted on them; the events get one join per lookup.
     t = _standardize(t, params, temps, ledger)
 

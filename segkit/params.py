@@ -187,6 +187,45 @@ class SessionParams(_Section):
         return self
 
 
+class SegmentParams(_Section):
+    """Rule segments and funnels (notebook 03)."""
+
+    definitions: str = Field("parameters/segments/default.yaml", description="YAML file of segment definitions")
+    as_of: str | None = Field(None, description="reference time of the segments (default: the last event)")
+    funnel_steps: list[Any] = Field(
+        default_factory=lambda: [
+            "page_view",
+            {"event": "page_view", "where": {"page_type": "product"}},
+            "add_to_cart",
+            "checkout_start",
+            "purchase",
+        ],
+        description="funnel steps: event names or {event, where} steps",
+    )
+    funnel_within: str = Field("7d", description="conversion window from the first step")
+    funnel_order: Literal["sequential", "strict", "any"] = Field("sequential", description="step order rule")
+    funnel_breakdown: str | None = Field("device", description="column the funnel is broken down by")
+    export_formats: list[Literal["csv", "parquet", "jsonl"]] = Field(
+        default_factory=lambda: ["csv", "parquet", "jsonl"], description="membership export formats for activation"
+    )
+
+    @field_validator("funnel_within")
+    @classmethod
+    def _window(cls, v: str) -> str:
+        parse_duration(v, name="funnel_within")
+        return v
+
+    @field_validator("funnel_steps")
+    @classmethod
+    def _steps(cls, v: list[Any]) -> list[Any]:
+        if len(v) < 2:
+            raise ValueError(f"a funnel needs at least 2 steps, got {len(v)}")
+        for i, step in enumerate(v):
+            if not (isinstance(step, str) or (isinstance(step, dict) and "event" in step)):
+                raise ValueError(f"funnel_steps[{i}] = {step!r} is neither an event name nor a mapping with 'event'")
+        return v
+
+
 class ReportParams(_Section):
     """How ``make report`` executes notebooks."""
 
@@ -211,6 +250,7 @@ class Params(_Section):
     simulate: SimulateParams = Field(default_factory=SimulateParams)
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     sessions: SessionParams = Field(default_factory=SessionParams)
+    segments: SegmentParams = Field(default_factory=SegmentParams)
     report: ReportParams = Field(default_factory=ReportParams)
 
     def flat(self) -> dict[str, Any]:
@@ -263,6 +303,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "simulate": SimulateParams,
     "cleaning": CleaningParams,
     "sessions": SessionParams,
+    "segments": SegmentParams,
     "report": ReportParams,
 }
 
@@ -388,16 +429,24 @@ def params_from_namespace(namespace: Mapping[str, Any]) -> Params:
 
 
 def validate_parameter_dir(folder: str | Path = PARAMETERS_DIR) -> dict[str, Params]:
-    """Validate every parameter set (``*.yaml``) in ``folder`` and the taxonomy each one names.
+    """Validate every parameter set (``*.yaml``) in ``folder``, the taxonomy and the segment
+    definitions each one names (unknown step events get a did-you-mean against the taxonomy).
 
     Raises the first :class:`ParameterError`, naming the file. Returns ``{name: Params}``.
     """
+    from .segments import load_segments, validate_segments
     from .taxonomy import load_taxonomy
 
     folder = Path(folder)
+    root = folder.resolve().parent
     out: dict[str, Params] = {}
     for path in sorted(folder.glob("*.yaml")):
         params = load_params(path)
-        load_taxonomy(params.resolve(params.taxonomy, folder.resolve().parent))
+        taxonomy = load_taxonomy(params.resolve(params.taxonomy, root))
+        seg_path = params.resolve(params.segments.definitions, root)
+        try:
+            validate_segments(load_segments(seg_path), taxonomy_events=taxonomy)
+        except ParameterError as exc:
+            raise ParameterError(exc.name, exc.value, message=f"{path.name}: segments.definitions {str(seg_path)!r}: {exc}") from exc
         out[params.name] = params
     return out
