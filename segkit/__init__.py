@@ -12,11 +12,17 @@ The public surface, by step of the notebook series:
   :func:`assign_page_types`, :func:`find_duplicates`, :func:`missing_report`, :func:`impute_missing`
 - sessions and features: :func:`split_sessions`, :func:`session_table`, :func:`build_user_features`,
   :func:`feature_registry`, :func:`feature_percentiles`
+- segments: :func:`load_segments`, :func:`validate_segments`, :func:`evaluate_segments`,
+  :func:`describe_segments`, :func:`segment_sizes`, :func:`funnel`; outputs (overlaps, profiles,
+  persona make-up, scroll heatmap, exports) in :mod:`segkit.membership`
+- sequences: :func:`build_sequences`, :func:`mine_patterns`, :func:`discriminative_patterns`,
+  :class:`MarkovChain`, :func:`select_markov_order`
+- behavior states: :class:`BatchedCategoricalHMM`, :func:`select_n_states`
 - run artifacts: :func:`save_artifact`, :func:`load_artifact`, :func:`load_source`, :func:`record_source`
 """
 from importlib.metadata import version as _version
 
-from . import plots
+from . import membership, plots
 from .bots import BotResult, bot_signals, classify_user_agents, filter_bots, score_bots
 from .clean import CleanResult, access_log_bot_report, clean_events, compare_quality, pipeline_summary, quality_report
 from .features import build_user_features, feature_percentiles, feature_registry
@@ -41,6 +47,13 @@ from .taxonomy import (
     unknown_events,
 )
 from .timestamps import parse_timestamps
+from .segments import Segment, describe_segments, definition_hash, evaluate_segments, load_segments, segment_sizes, validate_segments
+from .funnels import FunnelResult, funnel, plot_funnel
+from .membership import export_membership, read_membership
+from .sequences import Sequences, build_sequences
+from .patterns import discriminative_patterns, mine_patterns, pattern_condition, pattern_features
+from .markov import MarkovChain, select_markov_order
+from .hmm import BatchedCategoricalHMM, name_states, select_n_states, state_occupancy
 
 __version__ = _version("segkit")
 __all__ = [
@@ -102,4 +115,29 @@ __all__ = [
     "build_user_features",
     "feature_registry",
     "feature_percentiles",
+    "membership",
+    "Segment",
+    "load_segments",
+    "validate_segments",
+    "evaluate_segments",
+    "describe_segments",
+    "definition_hash",
+    "segment_sizes",
+    "FunnelResult",
+    "funnel",
+    "plot_funnel",
+    "export_membership",
+    "read_membership",
+    "Sequences",
+    "build_sequences",
+    "mine_patterns",
+    "discriminative_patterns",
+    "pattern_features",
+    "pattern_condition",
+    "MarkovChain",
+    "select_markov_order",
+    "BatchedCategoricalHMM",
+    "select_n_states",
+    "name_states",
+    "state_occupancy",
 ]

@@ -76,6 +76,21 @@ def artifact_path(run_dir: str | Path, name: str) -> Path:
     return Path(run_dir) / (f"{name}.parquet" if spec.kind == "table" else f"{name}.json")
 
 
+def _json_safe(value: Any) -> Any:
+    """``value`` with timestamps as ISO strings and numpy scalars as Python ones (for JSON)."""
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {str(k): _json_safe(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_json_safe(v) for v in value]
+    if isinstance(value, (pd.Timestamp, pd.Timedelta)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        return value.item()
+    return value
+
+
 def save_artifact(run_dir: str | Path, name: str, obj: pd.DataFrame | dict[str, Any]) -> Path:
     """Write an artifact atomically (temporary file, then rename) and return its path."""
     spec = _spec(name)
@@ -85,7 +100,9 @@ def save_artifact(run_dir: str | Path, name: str, obj: pd.DataFrame | dict[str, 
     if spec.kind == "table":
         if not isinstance(obj, pd.DataFrame):
             raise ArtifactError(f"Artifact {name!r} is a table; got {type(obj).__name__}, expected a pandas DataFrame")
-        obj.to_parquet(tmp, index=False)
+        frame = obj.copy(deep=False)
+        frame.attrs = _json_safe(obj.attrs)  # pandas stores attrs as JSON in the Parquet metadata
+        frame.to_parquet(tmp, index=False)
     else:
         if not isinstance(obj, dict):
             raise ArtifactError(f"Artifact {name!r} is JSON; got {type(obj).__name__}, expected a dict")
@@ -94,10 +111,16 @@ def save_artifact(run_dir: str | Path, name: str, obj: pd.DataFrame | dict[str, 
     return path
 
 
-def load_artifact(run_dir: str | Path, name: str) -> Any:
-    """Read an artifact; a missing one names the notebook that produces it."""
+def load_artifact(run_dir: str | Path, name: str, *, optional: bool = False) -> Any:
+    """Read an artifact; a missing one names the notebook that produces it.
+
+    ``optional=True`` returns ``None`` for a missing artifact instead (for example ``truth``,
+    which only the simulated shop has).
+    """
     spec = _spec(name)
     path = artifact_path(run_dir, name)
+    if not path.exists() and optional:
+        return None
     if not path.exists():
         raise ArtifactError(
             f"Artifact {name!r} not found in {str(run_dir)!r}: it is written by notebook "

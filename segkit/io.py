@@ -12,7 +12,10 @@ Formats
     Generic tables whose columns already carry canonical names, or are renamed with ``columns=``.
     Inferred from the suffixes ``.csv``/``.tsv`` (tab-separated), ``.parquet``/``.pq`` and
     ``.jsonl``/``.ndjson``/``.json`` (a ``.json`` file that starts with ``[`` is read as one JSON
-    array of records). A compression suffix (``.gz``, ``.bz2``, ``.xz``) is looked through.
+    array of records). A compression suffix (``.gz``, ``.bz2``, ``.xz``) is looked through. A file
+    whose suffix says nothing (``.txt``, no suffix) is inferred from its header line only when
+    that is the session-rec YooChoose header (``SessionId<TAB>ItemId<TAB>Time``) or the DIGINETICA
+    header; anything else needs ``format=``.
 ``rees46``
     The REES46 e-commerce export (``event_time, event_type, product_id, category_id,
     category_code, brand, price, user_id, user_session``), as a CSV file or a DataFrame.
@@ -28,6 +31,32 @@ Formats
     ``add_to_cart``, ``orders`` -> ``purchase``; ``user_id = session_id = str(session)``,
     ``item_id = str(aid)``, ``ts`` in epoch milliseconds (seconds are detected by magnitude). The
     source type is kept in ``raw_event``.
+``yoochoose``
+    YooChoose clicks (RecSys Challenge 2015), in either layout, told apart by the first line:
+    the original ``yoochoose-clicks.dat`` (comma-separated, no header: ``session, timestamp, item,
+    category``, ISO timestamps such as ``2014-04-07T10:51:09.277Z``), or the session-rec
+    "prepared" files (tab-separated, header ``SessionId ItemId Time``, ``Time`` in epoch seconds
+    with a fraction). A DataFrame is told apart by its columns the same way. Every row is a click
+    on an item: ``event`` is :data:`YOOCHOOSE_EVENT` (``product_click``), ``item_id=item``.
+    YooChoose has **no user ids**: a visitor is a session, ``user_id = session_id = str(session)``,
+    so "users" counted downstream are sessions. ``category`` (original layout only) is the click
+    context as written: ``"S"`` for a special offer, 1-12 a category, longer numbers a brand;
+    ``"0"`` (missing in the RecSys 2015 description) becomes missing. Other columns of the
+    prepared layout are kept as extra columns.
+``diginetica``
+    DIGINETICA item views (CIKM Cup 2016 ``train-item-views.csv``), ``;``-separated with the
+    header ``sessionId;userId;itemId;timeframe;eventdate`` (the snake-case spelling
+    ``session_id;user_id;item_id;timeframe;eventdate`` is read the same), as a file or a
+    DataFrame. Each row is a product page view: ``event="page_view"``, ``page_type="product"``,
+    ``item_id=itemId``, ``session_id=sessionId``. ``user_id`` is ``userId`` when present and
+    ``"session:<sessionId>"`` otherwise (anonymous sessions; ``NA`` is missing), so a logged-in
+    user's sessions share one visitor while an anonymous session is a visitor of its own.
+    The log holds no clock times: ``eventdate`` is a calendar date and ``timeframe`` a
+    millisecond offset within the session, so ``timestamp`` is midnight of ``eventdate`` (a naive
+    wall time in ``timezone``) plus ``timeframe``. Order and gaps within a session are real; the
+    time of day is not. A row whose ``eventdate`` or ``timeframe`` is blank is
+    ``missing_timestamp``; one whose date is not ``YYYY-MM-DD`` or whose offset is not a
+    non-negative number is ``unparseable_timestamp``.
 ``access_log``
     Apache/Nginx combined (or common) log format, inferred from ``.log``. One event per request
     line, duplicates kept (deduplication is a cleaning step). ``user_id`` is the first 16 hex
@@ -97,9 +126,11 @@ __all__ = [
     "STATIC_EXTENSIONS",
     "REES46_EVENTS",
     "OTTO_EVENTS",
+    "YOOCHOOSE_EVENT",
+    "DIGINETICA_EVENT",
 ]
 
-FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl", "rees46", "otto", "access_log")
+FORMATS: tuple[str, ...] = ("csv", "parquet", "jsonl", "rees46", "otto", "yoochoose", "diginetica", "access_log")
 #: Reason codes of ``LoadedEvents.rejected``; ``invalid_<column>`` is written with the column name.
 REJECT_REASONS: tuple[str, ...] = (
     "malformed_line",
@@ -121,6 +152,10 @@ REES46_EVENTS: dict[str, str] = {
     "purchase": "purchase",
 }
 OTTO_EVENTS: dict[str, str] = {"clicks": "page_view", "carts": "add_to_cart", "orders": "purchase"}
+#: Canonical event of every YooChoose click (a click on a product in a list).
+YOOCHOOSE_EVENT: str = "product_click"
+#: Canonical event of every DIGINETICA item view (shown with ``page_type="product"``).
+DIGINETICA_EVENT: str = "page_view"
 
 _SUFFIXES = {
     ".csv": "csv",
@@ -133,8 +168,8 @@ _SUFFIXES = {
     ".log": "access_log",
 }
 _COMPRESSION = {".gz": gzip.open, ".bz2": bz2.open, ".xz": lzma.open}
-_DATAFRAME_FORMATS = (None, "rees46", "otto")
-_ADAPTERS = ("rees46", "otto", "access_log")
+_DATAFRAME_FORMATS = (None, "rees46", "otto", "yoochoose", "diginetica")
+_ADAPTERS = ("rees46", "otto", "yoochoose", "diginetica", "access_log")
 _LINE_KWARGS = ("encoding",)
 
 _QUOTED = r'[^"\\]*(?:\\.[^"\\]*)*'  # body of a double-quoted field; \" escapes a quote
@@ -209,9 +244,11 @@ def load_events(
     ----------
     source : str, pathlib.Path or pandas.DataFrame
         A file (a directory for a Parquet dataset) or a frame; a frame is never modified.
-    format : {"csv", "parquet", "jsonl", "rees46", "otto", "access_log"}, optional
-        Inferred from the file suffix when omitted. A DataFrame takes no format (canonical or
-        renamed columns), ``"rees46"`` or ``"otto"`` (flat ``session, aid, ts, type``).
+    format : {"csv", "parquet", "jsonl", "rees46", "otto", "yoochoose", "diginetica", "access_log"}, optional
+        Inferred from the file suffix when omitted (see the module docstring for the two headers
+        recognised in files without a telling suffix). A DataFrame takes no format (canonical or
+        renamed columns), ``"rees46"``, ``"otto"`` (flat ``session, aid, ts, type``),
+        ``"yoochoose"`` or ``"diginetica"`` (the files' columns).
     columns : dict of str to str, optional
         Renames source columns to canonical ones, e.g. ``{"visitor_id": "user_id"}``; only for
         ``csv``, ``parquet``, ``jsonl`` and DataFrames (adapters map their own columns).
@@ -219,7 +256,7 @@ def load_events(
         Time zone of naive timestamps (values without an offset).
     **read_kwargs
         Passed to :func:`pandas.read_csv` / :func:`pandas.read_parquet` (csv, parquet, rees46,
-        flat otto). Line formats (jsonl, otto JSONL, access_log) accept only ``encoding``.
+        flat otto, yoochoose, diginetica). Line formats (jsonl, otto JSONL, access_log) accept only ``encoding``.
 
     Returns
     -------
@@ -281,6 +318,10 @@ def load_events(
             return _finish(*_rees46_frame(source), source=label, timezone=timezone)
         if format == "otto":
             return _finish(*_otto_flat(source), source=label, timezone=timezone)
+        if format == "yoochoose":
+            return _finish(*_yoochoose_frame(source), source=label, timezone=timezone)
+        if format == "diginetica":
+            return _finish(*_diginetica_frame(source), source=label, timezone=timezone)
         return _finish(*_generic_frame(source, columns, label), source=label, timezone=timezone)
 
     if not isinstance(source, (str, os.PathLike)):
@@ -320,6 +361,16 @@ def load_events(
                 parts = _otto_flat(frame)
             else:
                 parts = _read_otto_jsonl(path, _line_kwargs(read_kwargs, fmt))
+        elif fmt == "yoochoose":
+            frame = _read_yoochoose(path, label, read_kwargs)
+            if frame is None:
+                return _empty(label)
+            parts = _yoochoose_frame(frame)
+        elif fmt == "diginetica":
+            frame = _read_text_table(path, {"sep": ";"}, read_kwargs)
+            if frame is None:
+                return _empty(label)
+            parts = _diginetica_frame(frame)
         else:
             parts = _read_access_log(path, _line_kwargs(read_kwargs, fmt))
     except SegkitError:
@@ -612,6 +663,8 @@ def _table_suffix(path: Path) -> str | None:
 
 def _infer_format(path: Path) -> str:
     fmt = _table_suffix(path)
+    if fmt is None and path.is_file():
+        fmt = _sniff_header(path)
     if fmt is None:
         suffix = _strip_compression(path).suffix
         raise ParameterError(
@@ -796,6 +849,150 @@ def _read_otto_jsonl(path: Path, kwargs: dict[str, Any]) -> _Parts:
         return [json.dumps({"session": session.iat[p], **flat[p]}, default=str) for p in positions]
 
     return frame, rows, raw_for, _rejects(bad_rows, "malformed_line", bad_raw), len(flat) + len(bad_rows)
+
+
+def _first_line(path: Path) -> str | None:
+    """The first non-blank line of a (possibly compressed) text file, or None when there is none."""
+    opener = _COMPRESSION.get(path.suffix.lower(), open)
+    with opener(path, "rb") as fh:
+        for _, line in zip(range(1000), fh):
+            text = line.decode("utf-8", errors="replace").lstrip("\ufeff").strip("\r\n")
+            if text.strip():
+                return text
+    return None
+
+
+def _sniff_header(path: Path) -> str | None:
+    """``"yoochoose"`` or ``"diginetica"`` when the file starts with that dataset's header."""
+    try:
+        first = _first_line(path)
+    except (OSError, EOFError, lzma.LZMAError):
+        return None
+    if first is None:
+        return None
+    if set(_YOOCHOOSE_PREPARED) <= set(first.split("\t")):
+        return "yoochoose"
+    if set(_DIGINETICA_REQUIRED) <= set(_diginetica_names(first.split(";"))):
+        return "diginetica"
+    return None
+
+
+def _read_text_table(path: Path, defaults: Mapping[str, Any], read_kwargs: Mapping[str, Any]) -> pd.DataFrame | None:
+    """read_csv with every column as text (unless ``dtype=`` is given); None for an empty file."""
+    kwargs = {**defaults, **read_kwargs}
+    if kwargs.get("dtype") is None:
+        kwargs["dtype"] = "str"
+    try:
+        return pd.read_csv(path, **kwargs)
+    except pd.errors.EmptyDataError:
+        return None
+
+
+_YOOCHOOSE_PREPARED = ("SessionId", "ItemId", "Time")
+_YOOCHOOSE_ORIGINAL = ("session", "timestamp", "item", "category")
+_YOOCHOOSE_LAYOUTS = (
+    "the session-rec layout (tab-separated, header 'SessionId<TAB>ItemId<TAB>Time')",
+    "the RecSys 2015 clicks layout (comma-separated, no header: session,timestamp,item,category)",
+)
+
+
+def _read_yoochoose(path: Path, label: str, read_kwargs: Mapping[str, Any]) -> pd.DataFrame | None:
+    first = _first_line(path)
+    if first is None:
+        return None
+    if set(_YOOCHOOSE_PREPARED) <= set(first.split("\t")):
+        defaults: dict[str, Any] = {"sep": "\t"}
+    elif set(_YOOCHOOSE_PREPARED) <= set(first.split(",")):
+        defaults = {"sep": ","}
+    elif len(first.split(",")) == len(_YOOCHOOSE_ORIGINAL) and first.split(",")[0].strip().isdigit():
+        defaults = {"sep": ",", "header": None, "names": list(_YOOCHOOSE_ORIGINAL)}
+    else:
+        shown = first if len(first) <= 80 else first[:77] + "..."
+        raise SegkitError(
+            f"Could not read {label!r} as yoochoose: its first line {shown!r} matches neither "
+            f"{_YOOCHOOSE_LAYOUTS[0]} nor {_YOOCHOOSE_LAYOUTS[1]} (buy files are not supported)"
+        )
+    return _read_text_table(path, defaults, read_kwargs)
+
+
+def _yoochoose_frame(raw: pd.DataFrame) -> _Parts:
+    have = list(map(str, raw.columns))
+    if "SessionId" in have or "session" not in have:
+        check_columns(have, _YOOCHOOSE_PREPARED, what="YooChoose source (session-rec layout)")
+        session, item, ts, known = raw["SessionId"], raw["ItemId"], raw["Time"], _YOOCHOOSE_PREPARED
+        category = None
+    else:
+        check_columns(have, _YOOCHOOSE_ORIGINAL[:3], what="YooChoose source (RecSys 2015 layout)")
+        session, item, ts, known = raw["session"], raw["item"], raw["timestamp"], _YOOCHOOSE_ORIGINAL
+        category = _as_string(raw["category"]) if "category" in have else None
+    sid = _as_string(session)
+    n = len(raw)
+    columns: dict[str, Any] = {
+        "user_id": sid,
+        "timestamp": ts,
+        "event": pd.Series([YOOCHOOSE_EVENT] * n, index=raw.index, dtype="str"),
+        "session_id": sid,
+        "item_id": _as_string(item),
+    }
+    if category is not None:
+        columns["category"] = category.where(category.str.strip() != "0")
+    frame = pd.DataFrame(columns, index=raw.index)
+    for col in raw.columns:
+        if col not in known and col not in frame.columns:
+            frame[col] = raw[col]
+    return frame, np.arange(n, dtype=np.int64), _raw_json_rows(raw), _no_rejects(), n
+
+
+_DIGINETICA_COLUMNS = ("sessionId", "userId", "itemId", "timeframe", "eventdate")
+_DIGINETICA_REQUIRED = ("sessionId", "timeframe", "eventdate")
+_DIGINETICA_SPELLINGS = {c.lower().replace("_", ""): c for c in _DIGINETICA_COLUMNS}
+_ISO_DATE_RE = r"^\d{4}-\d{2}-\d{2}$"
+_MAX_OFFSET_MS = 1e13  # about 317 years; larger (or infinite) offsets are unparseable
+
+
+def _diginetica_names(columns: Any) -> list[str]:
+    """Source column names with ``session_id``-style spellings mapped to the CIKM ones."""
+    return [_DIGINETICA_SPELLINGS.get(str(c).strip().lower().replace("_", ""), str(c)) for c in columns]
+
+
+def _diginetica_frame(raw: pd.DataFrame) -> _Parts:
+    names = _diginetica_names(raw.columns)
+    check_columns(names, _DIGINETICA_REQUIRED, what="DIGINETICA source")
+    src = raw.set_axis(names, axis=1)
+    n = len(src)
+    get = lambda c: src[c] if c in src.columns else pd.Series([None] * n, index=src.index, dtype=object)  # noqa: E731
+    sid = _as_string(src["sessionId"])
+    user = _as_string(get("userId"))
+    user = user.where(~_is_blank(user) & (user.str.strip() != "NA"))
+    user_id = user.where(user.notna(), "session:" + sid)
+
+    date_text = _as_string(src["eventdate"]).str.strip()
+    frame_text = _as_string(src["timeframe"]).str.strip()
+    date = pd.to_datetime(date_text.where(date_text.str.match(_ISO_DATE_RE).fillna(False)), format="%Y-%m-%d", errors="coerce")
+    offset = pd.to_numeric(frame_text, errors="coerce")
+    good = (date.notna() & offset.between(0, _MAX_OFFSET_MS)).to_numpy(dtype=bool)
+    stamp = (date + pd.to_timedelta(offset.where(good), unit="ms")).to_numpy(dtype="datetime64[ms]")
+    text = np.datetime_as_string(stamp, unit="ms").astype(object)  # naive wall time, ISO 8601
+    blank = (_is_blank(date_text) | _is_blank(frame_text)).to_numpy(dtype=bool)
+    text[blank] = None
+    bad = ~good & ~blank
+    text[bad] = ("eventdate=" + date_text.fillna("") + " timeframe=" + frame_text.fillna("")).to_numpy(dtype=object)[bad]
+
+    frame = pd.DataFrame(
+        {
+            "user_id": user_id,
+            "timestamp": pd.Series(text, index=src.index, dtype=object),
+            "event": pd.Series([DIGINETICA_EVENT] * n, index=src.index, dtype="str"),
+            "session_id": sid,
+            "page_type": pd.Series(["product"] * n, index=src.index, dtype="str"),
+            "item_id": _as_string(get("itemId")),
+        },
+        index=src.index,
+    )
+    for col in src.columns:
+        if col not in _DIGINETICA_COLUMNS and col not in frame.columns:
+            frame[col] = src[col]
+    return frame, np.arange(n, dtype=np.int64), _raw_json_rows(raw), _no_rejects(), n
 
 
 def _visitor_ids(ip: pd.Series, user_agent: pd.Series) -> pd.Series:

@@ -102,7 +102,7 @@ class DataParams(_Section):
 
     source: Literal["simulate", "file"] = Field("simulate", description="simulated shop or a file")
     path: str | None = Field(None, description="events file (source: file); relative to the repository")
-    format: Literal["csv", "parquet", "jsonl", "rees46", "otto", "access_log"] | None = Field(
+    format: Literal["csv", "parquet", "jsonl", "rees46", "otto", "access_log", "yoochoose", "diginetica"] | None = Field(
         None, description="file format; inferred from the suffix when unset"
     )
     columns: dict[str, str] = Field(default_factory=dict, description="source column -> canonical column")
@@ -226,10 +226,46 @@ class SegmentParams(_Section):
         return v
 
 
+class SequenceParams(_Section):
+    """Sequence mining and Markov chains (notebook 04)."""
+
+    by: Literal["session", "user"] = Field("session", description="one sequence per session or per user")
+    item: str = Field("flow", description="item granularity: flow, event, page_type, event+category or a column")
+    collapse_repeats: bool = Field(True, description="merge consecutive repeats of the same item")
+    max_gap: str | None = Field(None, description="split a sequence where consecutive items are further apart")
+    min_support: float = Field(0.01, gt=0, le=1, description="minimum support, as a share of sequences")
+    max_len: int | None = Field(8, ge=1, description="longest pattern mined (None: unbounded)")
+    top: int = Field(15, ge=1, description="patterns shown per table")
+    target_event: str = Field("purchase", description="conversion event of the cohorts and the absorbing-chain analysis")
+    contrast_drop: list[str] = Field(
+        default_factory=lambda: ["purchase", "checkout_start", "checkout"],
+        description="items removed before contrasting cohorts (those that define the cohorts)",
+    )
+    markov_orders: list[int] = Field(default_factory=lambda: [1, 2, 3], description="Markov orders compared")
+
+    @field_validator("max_gap")
+    @classmethod
+    def _gap(cls, v: str | None) -> str | None:
+        if v is not None:
+            parse_duration(v, name="max_gap")
+        return v
+
+    @field_validator("markov_orders")
+    @classmethod
+    def _orders(cls, v: list[int]) -> list[int]:
+        bad = [o for o in v if o not in (1, 2, 3)]
+        if bad or not v:
+            raise ValueError(f"markov_orders must be a non-empty list of 1, 2, 3; got {v!r}")
+        return v
+
+
 class ReportParams(_Section):
     """How ``make report`` executes notebooks."""
 
     cell_timeout: int = Field(900, ge=10, description="seconds one cell may run")
+    notebooks: list[str] | None = Field(
+        None, description="notebook numbers or names to run (e.g. ['01', '02', '04']); None: all"
+    )
 
 
 class Params(_Section):
@@ -251,6 +287,7 @@ class Params(_Section):
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     sessions: SessionParams = Field(default_factory=SessionParams)
     segments: SegmentParams = Field(default_factory=SegmentParams)
+    sequences: SequenceParams = Field(default_factory=SequenceParams)
     report: ReportParams = Field(default_factory=ReportParams)
 
     def flat(self) -> dict[str, Any]:
@@ -304,6 +341,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "cleaning": CleaningParams,
     "sessions": SessionParams,
     "segments": SegmentParams,
+    "sequences": SequenceParams,
     "report": ReportParams,
 }
 

@@ -976,10 +976,12 @@ def pattern_condition(
     ----------
     pattern : tuple of str
         The items, e.g. a ``pattern`` of :func:`discriminative_patterns`.
-    item : {"event", "page_type", "event+category"}, default="event"
+    item : {"event", "page_type", "event+category", "flow"}, default="event"
         The granularity the sequences were built with (``Sequences.item``): ``"event"`` items
         are event names; ``"page_type"`` items are page types of ``page_view`` events
-        (``step("page_view", where={"page_type": x})``); ``"event+category"`` items are
+        (``step("page_view", where={"page_type": x})``); ``"flow"`` items are either (the
+        shopping actions of :data:`segkit.sequences.FLOW_EVENTS` by name, anything else a page
+        type); ``"event+category"`` items are
         ``"event:category"`` (``step(event, where={"category": category})``, split at the first
         colon) or a bare event name (any category). Other columns have no step form.
     within : str or Timedelta, optional
@@ -1032,7 +1034,7 @@ def pattern_condition(
             raise ParameterError("pattern", tuple(pattern), "a non-empty tuple of str",
                                  message=f"Parameter 'pattern' holds {x!r}; items are event names, page types or "
                                  "'event:category' strings")
-    kinds = ("event", "page_type", "event+category")
+    kinds = ("event", "page_type", "event+category", "flow")
     if not isinstance(item, str) or item not in kinds:
         raise ParameterError("item", item, list(kinds),
                              message=f"Parameter 'item' got {item!r}; only {format_allowed(kinds)} items have a "
@@ -1044,6 +1046,10 @@ def pattern_condition(
         steps = [step(x) for x in pattern]
     elif item == "page_type":
         steps = [step("page_view", where={"page_type": x}) for x in pattern]
+    elif item == "flow":
+        from .sequences import FLOW_EVENTS
+
+        steps = [step(x) if x in FLOW_EVENTS else step("page_view", where={"page_type": x}) for x in pattern]
     else:
         steps = []
         for x in pattern:

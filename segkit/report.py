@@ -1,10 +1,12 @@
 """Execute the analysis notebooks with one parameter set and publish self-contained HTML reports.
 
-:func:`build_reports` runs every ``notebooks/NN_topic.ipynb`` in order with papermill, injecting
+:func:`build_reports` runs the ``notebooks/NN_topic.ipynb`` in order with papermill, injecting
 the values of one parameter set, and publishes ``reports/NAME/``: per notebook the executed
 ``.ipynb``, a stakeholder ``NN_topic.html`` without code and a ``NN_topic.code.html`` with code,
 plus ``index.html`` and ``run.json`` holding the *run card* (parameters, data fingerprint,
 versions, git commit, timings). The report folder is replaced only when every notebook succeeded.
+A parameter set may run only some notebooks with ``report.notebooks`` (``["01", "02", "04"]``, see
+:func:`select_notebooks`); the others are not executed and the index lists only those that ran.
 
 :func:`refresh_notebooks` re-executes the committed notebooks in place with their own parameters,
 so the outputs that nbval compares are brought up to date.
@@ -34,7 +36,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn, Protocol, runtime_checkable
 
-from segkit.errors import ParameterError, SegkitError
+from segkit.errors import ParameterError, SegkitError, did_you_mean, format_allowed
 from segkit.runinfo import git_commit, package_versions
 
 if TYPE_CHECKING:  # pragma: no cover
@@ -48,6 +50,7 @@ __all__ = [
     "build_reports",
     "refresh_notebooks",
     "find_notebooks",
+    "select_notebooks",
     "notebook_title",
     "export_html",
     "render_index",
@@ -59,6 +62,7 @@ FINGERPRINT_FILE = "data_fingerprint.json"
 SUMMARY_MARKER = "<!-- segkit:summary -->"
 SUMMARY_END_MARKER = "<!-- /segkit:summary -->"
 _RUN_DIR_PARAM = "run_dir"
+_SELECT_PARAM = "report_notebooks"  # flat key of Params.report.notebooks
 _INJECTED_TAG = "injected-parameters"
 _PARAMETERS_TAG = "parameters"
 _ERROR_MARKER_TAG = "papermill-error-cell-tag"
@@ -232,6 +236,83 @@ def find_notebooks(notebooks_dir: str | os.PathLike[str] = "notebooks") -> list[
     if not found:
         raise ReportError(f"No notebooks matching {NOTEBOOK_GLOB!r} in {str(folder)!r}")
     return found
+
+
+def select_notebooks(
+    notebooks: Sequence[Path],
+    wanted: Sequence[str] | None,
+    *,
+    name: str = "report.notebooks",
+) -> list[Path]:
+    """Pick the notebooks a parameter set asks for, keeping their name order.
+
+    An entry matches a notebook by its number (``"02"``, the part before the first ``_``), its
+    stem (``"02_cleaning"``) or its file name (``"02_cleaning.ipynb"``). Entries may overlap; each
+    notebook runs at most once, and always in name order (later notebooks read the artifacts of
+    earlier ones), whatever the order of ``wanted``.
+
+    Parameters
+    ----------
+    notebooks : sequence of pathlib.Path
+        The available notebooks, as returned by :func:`find_notebooks`.
+    wanted : sequence of str or None
+        Numbers or names to keep; None keeps every notebook.
+    name : str, default="report.notebooks"
+        Parameter name used in error messages.
+
+    Returns
+    -------
+    list of pathlib.Path
+        The selected notebooks, in name order.
+
+    Raises
+    ------
+    ParameterError
+        If ``wanted`` is empty, holds something that is not a string, or names a notebook that
+        does not exist (every such entry is listed with a did-you-mean hint, followed by the
+        available notebooks).
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> nbs = [Path("01_event_taxonomy.ipynb"), Path("02_cleaning.ipynb"), Path("03_segments.ipynb")]
+    >>> [p.name for p in select_notebooks(nbs, ["03", "01_event_taxonomy"])]
+    ['01_event_taxonomy.ipynb', '03_segments.ipynb']
+    """
+    if wanted is None:
+        return list(notebooks)
+    stems = [p.stem for p in notebooks]
+    if isinstance(wanted, str) or not isinstance(wanted, Sequence):
+        raise ParameterError(name, wanted, message=f"Parameter {name!r} got {wanted!r}; expected a list of "
+                             f"notebook numbers or names such as ['01', '02'], or None for all. Available: "
+                             f"{format_allowed(stems)}")
+    if len(wanted) == 0:
+        raise ParameterError(name, list(wanted), stems, message=f"Parameter {name!r} is an empty list, which "
+                             f"selects no notebook; leave it unset (null) to run all. Available: {format_allowed(stems)}")
+    keys: dict[str, set[Path]] = {}
+    for path in notebooks:
+        for key in (path.stem.split("_", 1)[0], path.stem, path.name):
+            keys.setdefault(key, set()).add(path)
+    chosen: set[Path] = set()
+    problems = []
+    for entry in wanted:
+        if not isinstance(entry, str):
+            problems.append(f"{entry!r} is not a string (quote numbers in YAML: '01', not 01)")
+        elif entry.strip() in keys:
+            chosen |= keys[entry.strip()]
+        else:
+            problems.append(f"{entry!r} matches no notebook;{did_you_mean(entry, keys)}")
+    if problems:
+        bad = next(e for e in wanted if not isinstance(e, str) or e.strip() not in keys)
+        where = str(Path(notebooks[0]).parent) if notebooks else "the notebook folder"
+        raise ParameterError(
+            name,
+            bad,
+            stems,
+            message=f"Parameter {name!r}: " + "; ".join(problems)
+            + f". Available in {where!r}: {format_allowed(stems, limit=20)}",
+        )
+    return [p for p in notebooks if p in chosen]
 
 
 def notebook_title(nb: NotebookNode, default: str = "") -> str:
@@ -465,6 +546,14 @@ def render_index(run_card: Mapping[str, Any], summary_html: str | None = None) -
         + "</table>"
     )
 
+    skipped = run_card.get("notebooks_skipped") or []
+    if skipped:
+        notebooks_table += (
+            '<p class="muted">Not run for this parameter set (<code>report.notebooks</code>): '
+            + ", ".join(f"<code>{_e(n)}</code>" for n in skipped)
+            + "</p>"
+        )
+
     params = run_card.get("parameters", {})
     params_table = _table(
         ((f"<code>{_e(k)}</code>", f"<code>{_e(_fmt_value(v))}</code>") for k, v in params.items()),
@@ -614,7 +703,26 @@ def _inspect(path: Path) -> _Plan:
             "notebook declares its parameters (and run_dir) in one tagged cell",
             notebook=path.name,
         )
+    # papermill's parser skips annotated names whose type is not a single word (``str | None``):
+    # every assignment of the cell is a parameter, so read the names with the ast as well
+    for name in _assigned_names(nb.cells[idx].source):
+        declared.setdefault(name, {"name": name, "inferred_type_name": "None", "default": None, "help": ""})
     return _Plan(path=path, declared=declared, parameters_cell=idx)
+
+
+def _assigned_names(source: str) -> list[str]:
+    """Names assigned at the top level of a parameters cell (plain and annotated assignments)."""
+    import ast
+
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return []
+    names: list[str] = []
+    for node in tree.body:
+        targets = node.targets if isinstance(node, ast.Assign) else [node.target] if isinstance(node, ast.AnnAssign) else []
+        names += [t.id for t in targets if isinstance(t, ast.Name)]
+    return names
 
 
 def _failure_details(
@@ -764,15 +872,19 @@ def build_reports(
     code_html: bool = True,
     summary_html: str | Callable[[Path], str | None] | None = None,
 ) -> ReportResult:
-    """Execute every report notebook with one parameter set and publish ``reports/NAME/``.
+    """Execute the report notebooks with one parameter set and publish ``reports/NAME/``.
 
-    Steps: load the parameter set (and validate every set in its folder) and inspect every
-    notebook's ``parameters`` cell before anything runs; clear ``runs_dir/NAME``; execute the
-    notebooks ``NN_*.ipynb`` in name order with papermill, each in a fresh kernel started in
+    Steps: load the parameter set (and validate every set in its folder), select the notebooks
+    ``NN_*.ipynb`` it asks for (``report.notebooks``, flat key ``report_notebooks``; all when
+    unset; see :func:`select_notebooks`) and inspect each selected notebook's ``parameters`` cell
+    before anything runs; clear ``runs_dir/NAME``; execute the selected notebooks in name order
+    with papermill, each in a fresh kernel started in
     ``notebooks_dir``, injecting only the keys the notebook declares plus ``run_dir``; render each
     to HTML; write ``index.html`` and ``run.json``. Everything is staged in
     ``reports_dir/.NAME.partial/`` and moved to ``reports_dir/NAME/`` only when all notebooks
-    succeeded.
+    succeeded. The index page and ``run.json`` list only the notebooks that ran; the run card
+    also records the selection (``notebooks_selected``) and the notebooks left out
+    (``notebooks_skipped``).
 
     Parameters
     ----------
@@ -805,8 +917,9 @@ def build_reports(
     Raises
     ------
     ParameterError
-        If the parameter file (or another set in its folder) is invalid, or the set's name is
-        not usable as a folder name.
+        If the parameter file (or another set in its folder) is invalid, the set's name is not
+        usable as a folder name, or ``report.notebooks`` names a notebook that does not exist
+        (with a did-you-mean hint and the available notebooks).
     ReportError
         If a notebook lacks a ``parameters`` cell or fails. The message names the notebook, the
         failing cell and the exception; the previous ``reports_dir/NAME`` is left untouched and
@@ -839,7 +952,11 @@ def build_reports(
     staging = rep_dir / f".{name}.partial"
     failed_dir = rep_dir / f".{name}.failed"
 
-    plans = [_inspect(path) for path in find_notebooks(nb_dir)]
+    available = find_notebooks(nb_dir)
+    selection = flat.get(_SELECT_PARAM)
+    selected = select_notebooks(available, selection)
+    skipped = [path.name for path in available if path not in selected]
+    plans = [_inspect(path) for path in selected]
     declared_anywhere: set[str] = set()
     for plan in plans:
         declared_anywhere.update(plan.declared)
@@ -851,7 +968,7 @@ def build_reports(
             for k, v in plan.declared.items()
             if k not in flat and k != _RUN_DIR_PARAM
         }
-    unused = tuple(sorted(k for k in flat if k not in declared_anywhere))
+    unused = tuple(sorted(k for k in flat if k not in declared_anywhere and k != _SELECT_PARAM))
     git = git_commit(nb_dir)
 
     _rmtree(staging)
@@ -929,6 +1046,8 @@ def build_reports(
         "duration_s": round(duration_total, 3),
         "run_dir": str(run_dir),
         "kernel_name": kernel_name,
+        "notebooks_selected": None if selection is None else list(selection),
+        "notebooks_skipped": skipped,
         "notebooks": [
             {
                 "notebook": r.notebook,
@@ -1034,7 +1153,8 @@ def refresh_notebooks(
     cell_timeout : float or None, default=600
         Seconds one cell may run; None means no limit.
     only : sequence of str or None, default=None
-        Refresh only these notebooks, by file name or stem (``"02_cleaning"``).
+        Refresh only these notebooks, by number, stem or file name (``"02"``, ``"02_cleaning"``);
+        see :func:`select_notebooks`.
     progress : bool, default=True
         Print one line per notebook.
 
@@ -1060,14 +1180,7 @@ def refresh_notebooks(
     import nbformat
 
     nb_dir = Path(notebooks_dir).resolve()
-    notebooks = find_notebooks(nb_dir)
-    if only is not None:
-        by_name = {p.stem: p for p in notebooks} | {p.name: p for p in notebooks}
-        for wanted in only:
-            if wanted not in by_name:
-                raise ParameterError("only", wanted, sorted(p.stem for p in notebooks))
-        chosen = {by_name[w] for w in only}
-        notebooks = [p for p in notebooks if p in chosen]
+    notebooks = select_notebooks(find_notebooks(nb_dir), only, name="only")
     plans = [_inspect(path) for path in notebooks]
 
     tmp = Path(tempfile.mkdtemp(prefix="segkit-refresh-"))

@@ -119,6 +119,7 @@ from .params import parse_duration
 
 __all__ = [
     "SESSION_START",
+    "describe_segments",
     "Segment",
     "Condition",
     "FeatureCondition",
@@ -1572,6 +1573,33 @@ def definition_hash(segment: Segment | Condition) -> str:
 # --------------------------------------------------------------------------------------------
 # Short descriptions (used in reasons)
 # --------------------------------------------------------------------------------------------
+
+
+def describe_segments(definitions: Any) -> pd.DataFrame:
+    """One row per segment definition: name, description, the condition in words, and its hash.
+
+    Parameters
+    ----------
+    definitions : Segment, list of Segment, YAML path or mapping
+
+    Returns
+    -------
+    DataFrame
+        ``segment``, ``description``, ``definition`` (readable text) and ``definition_hash``
+        (the stamp exports carry, see :func:`definition_hash`).
+
+    Examples
+    --------
+    >>> d = describe_segments(Segment("buyers", did("purchase")))
+    >>> d[["segment", "definition"]].values.tolist()
+    [['buyers', 'purchase x>=1']]
+    """
+    defs = _coerce_definitions(definitions)
+    return pd.DataFrame(
+        [{"segment": d.name, "description": d.description, "definition": _describe(d.condition),
+          "definition_hash": definition_hash(d)} for d in defs],
+        columns=["segment", "description", "definition", "definition_hash"],
+    )
 
 
 def _fmt_value(v: Any) -> str:

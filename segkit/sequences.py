@@ -16,7 +16,10 @@ Items
     events; every other event, and page views without a page type, is skipped (a clickstream of
     page types, without scrolls, heartbeats or clicks). ``item="event+category"``: the event name
     and the ``category`` joined by a colon (``"add_to_cart:shoes"``); an event without a category
-    is just its name. Any other value names a column whose values (as text) are the items.
+    is just its name. ``item="flow"``: the page type of page views plus the shopping actions in
+    :data:`FLOW_EVENTS` by name (``home > product > add_to_cart > cart > ...``), the flows of the
+    brief's "Home → Product View → Add to Cart → Abandon". Any other value names a column whose
+    values (as text) are the items.
     Events whose item is missing or empty are skipped, for every choice.
 Gaps (``max_gap``)
     The gap is measured between consecutive events that give an item (so with
@@ -67,15 +70,17 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .engine import Data, as_table, backend_of
+from .engine import Data, as_table, backend_of, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .features import _epoch_us
 from .params import parse_duration
 
-__all__ = ["Sequences", "build_sequences", "ITEM_KINDS"]
+__all__ = ["Sequences", "build_sequences", "has_event", "ITEM_KINDS", "FLOW_EVENTS"]
 
 #: The item granularities that are not plain column names.
-ITEM_KINDS: tuple[str, ...] = ("event", "page_type", "event+category")
+ITEM_KINDS: tuple[str, ...] = ("flow", "event", "page_type", "event+category")
+#: The actions ``item="flow"`` keeps beside page views (the steps of a shopping flow).
+FLOW_EVENTS: tuple[str, ...] = ("search", "wishlist_add", "add_to_cart", "cart_view", "checkout_start", "purchase")
 _BY = ("session", "user")
 _PAGE_VIEW = "page_view"
 _PAGE_TYPE_COL = "page_type"
@@ -157,6 +162,28 @@ class Sequences(_AbcSequence):
         out["items"] = pd.Series(self.items, index=out.index, dtype=object)
         return out
 
+    def drop_items(self, items: Iterable[str]) -> Sequences:
+        """The same sequences without the given items (``length`` updated; empty ones kept).
+
+        Use it to compare cohorts on the paths that lead up to what defines them: buyers and
+        cart abandoners differ trivially by ``purchase`` and the checkout pages.
+
+        Examples
+        --------
+        >>> import pandas as pd
+        >>> s = Sequences(pd.DataFrame({"sequence_id": ["s1"], "length": [3]}), [["a", "purchase", "b"]])
+        >>> s.drop_items(["purchase"]).items
+        [['a', 'b']]
+        """
+        if isinstance(items, str):
+            raise ParameterError("items", items, "a list of items (wrap a single item in a list)")
+        gone = set(items)
+        kept = [[x for x in seq if x not in gone] for seq in self.items]
+        ids = self.ids.copy()
+        if "length" in ids.columns:
+            ids["length"] = np.array([len(k) for k in kept], dtype=ids["length"].dtype)
+        return Sequences(ids, kept, self.by, self.item)
+
     def subset(self, which: Iterable[Any]) -> Sequences:
         """The sequences selected by a boolean mask (aligned with ``ids``) or by a list of ids.
 
@@ -217,6 +244,10 @@ def _item_expr(t: ibis.Table, item: str, event_col: str) -> ibis.StringValue:
     """The item of every event as a string expression (NULL where the event gives no item)."""
     if item == "event":
         value = t[event_col].cast("string")
+    elif item == "flow":
+        ev = t[event_col].cast("string")
+        value = ibis.cases((ev == _PAGE_VIEW, t[_PAGE_TYPE_COL].cast("string")), (ev.isin(list(FLOW_EVENTS)), ev),
+                           else_=ibis.null("string"))
     elif item == "page_type":
         value = ibis.cases((t[event_col].cast("string") == _PAGE_VIEW, t[_PAGE_TYPE_COL].cast("string")),
                            else_=ibis.null("string"))
@@ -334,7 +365,7 @@ def build_sequences(
 
     # which columns the item needs
     if item in ITEM_KINDS:
-        item_cols = {"event": [event_col], "page_type": [event_col, _PAGE_TYPE_COL],
+        item_cols = {"event": [event_col], "page_type": [event_col, _PAGE_TYPE_COL], "flow": [event_col, _PAGE_TYPE_COL],
                      "event+category": [event_col, _CATEGORY_COL]}[item]
     elif item in columns:
         item_cols = [item]
@@ -441,3 +472,31 @@ def _utc(values: pa.ChunkedArray) -> pd.Series:
     s = values.to_pandas()
     s = pd.to_datetime(s, utc=True) if len(s) else pd.Series([], dtype="datetime64[us, UTC]")
     return s.reset_index(drop=True)
+
+
+def has_event(sequences: Sequences, events: Data, event: str, *, user_col: str = "user_id",
+              session_col: str = "session_id", event_col: str = "event") -> np.ndarray:
+    """Which sequences come from a session (or user, for ``by="user"``) with ``event``.
+
+    Looks at the events themselves, not the items, so it works whatever the granularity
+    (``item="page_type"`` sequences never show a purchase). Returns a boolean mask aligned with
+    ``sequences.ids``, for :meth:`Sequences.subset`.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> ev = pd.DataFrame({"user_id": ["a", "a", "b"], "session_id": ["a-0", "a-0", "b-0"],
+    ...                    "event": ["page_view", "purchase", "page_view"],
+    ...                    "timestamp": pd.to_datetime(["2024-01-01 10:00", "2024-01-01 10:01", "2024-01-01 10:00"], utc=True)})
+    >>> s = build_sequences(ev)
+    >>> has_event(s, ev, "purchase").tolist()
+    [True, False]
+    """
+    key = session_col if sequences.by == "session" else user_col
+    t = as_table(events)
+    check_columns(t.columns, [key, event_col], what="events")
+    if key not in sequences.ids.columns:
+        check_columns(sequences.ids.columns, [key], what="sequence ids")
+    hits = to_pandas(t.filter(t[event_col].cast("string") == event).select(_k=t[key].cast("string")).distinct())["_k"]
+    return sequences.ids[key].astype(str).isin(set(hits)).to_numpy()
+

@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, as_table, finish, materialize, to_pandas
+from .engine import ROW_COL, Data, Output, as_table, finish, materialize, numbered, to_pandas
 from .features import _US, _epoch_us
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -327,7 +327,8 @@ def split_sessions(
         if not isinstance(value, str) or not value:
             raise ParameterError(name, value, "a column name")
 
-    t = as_table(events)
+    # a DataFrame is numbered, so ties in time keep their input order in the pandas result
+    t = numbered(events) if isinstance(events, pd.DataFrame) else as_table(events)
     required = [user_col, timestamp_col, event_col] + ([referrer_col] if split_on_referrer_change else [])
     check_columns(t.columns, required, what="event log")
     _check_timestamp_type(t, timestamp_col)
@@ -351,13 +352,16 @@ def split_sessions(
     if narrow:
         parts = materialize(t.select(ROW_COL, "session_index", "gap_s"))
         j = full.inner_join(parts.rename(_sk_row=ROW_COL), full[ROW_COL] == parts.rename(_sk_row=ROW_COL)._sk_row)
-        t = j.select(*full.columns, **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))},
-                     session_index=j["session_index"], gap_s=j["gap_s"])
+        t = j.select(*full.columns, gap_s=j["gap_s"], session_index=j["session_index"],
+                     **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))})
     else:
         t = t.mutate(**{session_col: t[user_col].cast("string").concat("-", t["session_index"].cast("string"))})
     if output == "pandas":
         t = t.order_by([user_col, "session_index", timestamp_col, event_col]
-                       + ([referrer_col] if split_on_referrer_change else []))
+                       + ([referrer_col] if split_on_referrer_change else []) + ([ROW_COL] if ROW_COL in t.columns else []))
+        return finish(t.drop(ROW_COL) if ROW_COL in t.columns else t, output)
+    if isinstance(events, pd.DataFrame):
+        t = t.drop(ROW_COL)
     return finish(t, output)
 
 

@@ -1,3 +1,4 @@
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -39,3 +40,19 @@ def test_list_artifacts_reports_existence(tmp_path):
     listing = list_artifacts(tmp_path).set_index("artifact")
     assert listing.loc["events", "exists"] and not listing.loc["sessions", "exists"]
     assert len(listing) == len(ARTIFACTS)
+
+
+def test_table_attrs_with_timestamps_survive_a_round_trip(tmp_path):
+    # a membership table carries attrs such as its as-of time; Parquet stores attrs as JSON
+    df = pd.DataFrame({"user_id": ["a"], "segment": ["s"]})
+    df.attrs = {"as_of": pd.Timestamp("2024-01-01", tz="UTC"), "n_users": np.int64(3), "segments": ["s"]}
+    save_artifact(tmp_path, "segment_membership", df)
+    back = load_artifact(tmp_path, "segment_membership")
+    assert back.attrs == {"as_of": "2024-01-01T00:00:00+00:00", "n_users": 3, "segments": ["s"]}
+    assert df.attrs["as_of"] == pd.Timestamp("2024-01-01", tz="UTC")  # the input is unchanged
+
+
+def test_optional_artifact_is_none_when_missing(tmp_path):
+    assert load_artifact(tmp_path, "truth", optional=True) is None
+    with pytest.raises(ArtifactError, match="01_event_taxonomy"):
+        load_artifact(tmp_path, "truth")

@@ -426,3 +426,10 @@ def test_docstring_examples_of_the_new_functions():
     for t in tests:
         runner.run(t)
     assert runner.failures == 0
+
+
+def test_pattern_condition_of_a_flow_pattern_mixes_page_types_and_actions():
+    from segkit.patterns import pattern_condition
+
+    cond = pattern_condition(("product", "add_to_cart"), item="flow")
+    assert cond.to_dict()["then"] == [{"event": "page_view", "where": {"page_type": "product"}}, "add_to_cart"]

@@ -354,7 +354,8 @@ def test_line_formats_accept_only_encoding(tmp_path):
         load_events(path, sep=" ")
 
 
-@pytest.mark.parametrize(("name", "fmt"), [("e.csv", None), ("e.jsonl", None), ("e.log", None), ("e.parquet", None), ("e.csv", "rees46"), ("e.jsonl", "otto")])
+@pytest.mark.parametrize(("name", "fmt"), [("e.csv", None), ("e.jsonl", None), ("e.log", None), ("e.parquet", None), ("e.csv", "rees46"), ("e.jsonl", "otto"),
+                                          ("e.txt", "yoochoose"), ("e.csv", "diginetica")])
 def test_zero_byte_file_gives_empty_events(tmp_path, name, fmt):
     path = write(tmp_path / name, "")
     loaded = load_events(path, format=fmt)
@@ -469,6 +470,152 @@ def test_otto_flat_frame():
     assert ev["timestamp"].iloc[1] == pd.Timestamp("2022-08-28 22:01:00", tz="UTC")  # seconds detected
 
 
+# ----------------------------------------------------------------------------- YooChoose adapter
+
+YOO_PREPARED = (
+    "SessionId\tItemId\tTime\n"
+    "3\t214716935\t1396437466.94\n"
+    "3\t214832672\tnot-a-time\n"
+    "\t214832672\t1396438212.318\n"
+    "6\t214701242\t\n"
+    "6\t214826623\t1396796546\n"
+)
+YOO_ORIGINAL = (
+    "1,2014-04-07T10:51:09.277Z,214536502,0\n"
+    "1,2014-04-07T10:54:09.868Z,214536500,S\n"
+    "2,2014-04-07T13:56:37.614Z,214662742,2053013552\n"
+    "2,2014-13-07T13:57:19.373Z,214662742,3\n"
+    ",2014-04-07T13:58:19.373Z,214662742,3\n"
+)
+
+
+def test_yoochoose_prepared_layout(tmp_path):
+    loaded = load_events(write(tmp_path / "clicks.txt", YOO_PREPARED), format="yoochoose")
+    check_invariant(loaded)
+    ev = loaded.events
+    assert ev.columns.tolist() == ["user_id", "timestamp", "event", "session_id", "item_id"]
+    assert ev["user_id"].tolist() == ["3", "6"] and ev["session_id"].equals(ev["user_id"])
+    assert ev["event"].eq("product_click").all() and ev["item_id"].tolist() == ["214716935", "214826623"]
+    assert ev["timestamp"].tolist() == [pd.Timestamp("2014-04-02 11:17:46.940", tz="UTC"), pd.Timestamp("2014-04-06 15:02:26", tz="UTC")]
+
+
+def test_yoochoose_bad_rows_are_rejected_with_reasons(tmp_path):
+    loaded = load_events(write(tmp_path / "clicks.txt", YOO_PREPARED), format="yoochoose")
+    assert loaded.rejected[["row", "reason"]].values.tolist() == [
+        [1, "unparseable_timestamp"],
+        [2, "missing_user_id"],
+        [3, "missing_timestamp"],
+    ]
+    assert json.loads(loaded.rejected["raw"].iloc[0]) == {"SessionId": "3", "ItemId": "214832672", "Time": "not-a-time"}
+
+
+def test_yoochoose_original_layout_without_header(tmp_path):
+    loaded = load_events(write(tmp_path / "yoochoose-clicks.dat", YOO_ORIGINAL), format="yoochoose")
+    check_invariant(loaded)
+    ev = loaded.events
+    assert ev["user_id"].tolist() == ["1", "1", "2"] and ev["session_id"].equals(ev["user_id"])
+    assert ev["event"].eq("product_click").all() and ev["item_id"].iloc[0] == "214536502"
+    assert ev["category"].tolist() == [pd.NA, "S", "2053013552"]  # "0" means missing in RecSys 2015
+    assert ev["timestamp"].iloc[0] == pd.Timestamp("2014-04-07 10:51:09.277", tz="UTC")
+    assert loaded.rejected[["row", "reason"]].values.tolist() == [[3, "unparseable_timestamp"], [4, "missing_user_id"]]
+
+
+def test_yoochoose_gzip_and_header_inference(tmp_path):
+    path = tmp_path / "clicks.txt.gz"
+    with gzip.open(path, "wt") as fh:
+        fh.write(YOO_PREPARED)
+    loaded = load_events(path)  # no format: the session-rec header says yoochoose
+    assert len(loaded.events) == 2 and loaded.events["event"].eq("product_click").all()
+    with pytest.raises(ParameterError, match="Cannot infer the format"):
+        load_events(write(tmp_path / "clicks.dat", YOO_ORIGINAL))  # no header to go by
+
+
+def test_yoochoose_dataframe_source_does_not_modify_input():
+    raw = pd.DataFrame({"session": [7, 7], "timestamp": ["2014-04-07T10:51:09Z", "2014-04-07T10:52:09Z"], "item": [1, 2],
+                        "category": ["0", "5"], "extra": ["a", "b"]})
+    before = raw.copy()
+    ev = load_events(raw, format="yoochoose").events
+    pd.testing.assert_frame_equal(raw, before)
+    assert ev["user_id"].tolist() == ["7", "7"] and ev["item_id"].tolist() == ["1", "2"]
+    assert ev["category"].tolist() == [pd.NA, "5"] and ev["extra"].tolist() == ["a", "b"]
+
+
+def test_yoochoose_unrecognised_first_line_names_both_layouts(tmp_path):
+    path = write(tmp_path / "buys.dat", "420374,2014-04-06T18:44:58.314Z,214537888,12462,1\n")
+    with pytest.raises(SegkitError, match=r"matches neither the session-rec layout .* nor the RecSys 2015 clicks layout"):
+        load_events(path, format="yoochoose")
+
+
+def test_yoochoose_missing_columns_are_named():
+    with pytest.raises(SchemaError, match=r"'ItemId' not found in YooChoose source .*did you mean 'ItemID'"):
+        load_events(pd.DataFrame({"SessionId": [1], "ItemID": [2], "Time": [3]}), format="yoochoose")
+
+
+def test_yoochoose_takes_no_columns_mapping():
+    with pytest.raises(ParameterError, match="does not apply to format='yoochoose'"):
+        load_events(pd.DataFrame(), format="yoochoose", columns={"a": "user_id"})
+
+
+# ----------------------------------------------------------------------------- DIGINETICA adapter
+
+DIGI = (
+    "sessionId;userId;itemId;timeframe;eventdate\n"
+    "1;NA;81766;526309;2016-05-09\n"
+    "1;;31331;1031018;2016-05-09\n"
+    "2;5;9654;75848;2016-05-10\n"
+    "2;5;9654;x;2016-05-10\n"
+    "2;5;9654;1;09.05.2016\n"
+    "2;5;9654;;2016-05-10\n"
+    ";;1;2;2016-05-10\n"
+    "3;NA;1;-5;2016-05-10\n"
+)
+
+
+def test_diginetica_mapping(tmp_path):
+    loaded = load_events(write(tmp_path / "train-item-views.csv", DIGI), format="diginetica")
+    check_invariant(loaded)
+    ev = loaded.events
+    assert ev["user_id"].tolist() == ["session:1", "session:1", "5"]  # anonymous session = its own visitor
+    assert ev["session_id"].tolist() == ["1", "1", "2"] and ev["item_id"].tolist() == ["81766", "31331", "9654"]
+    assert ev["event"].eq("page_view").all() and ev["page_type"].eq("product").all()
+    assert ev["timestamp"].tolist() == [
+        pd.Timestamp("2016-05-09 00:08:46.309", tz="UTC"),  # midnight of eventdate + timeframe ms
+        pd.Timestamp("2016-05-09 00:17:11.018", tz="UTC"),
+        pd.Timestamp("2016-05-10 00:01:15.848", tz="UTC"),
+    ]
+
+
+def test_diginetica_bad_rows_are_rejected_with_reasons(tmp_path):
+    loaded = load_events(write(tmp_path / "train-item-views.csv", DIGI), format="diginetica")
+    assert loaded.rejected[["row", "reason"]].values.tolist() == [
+        [3, "unparseable_timestamp"],
+        [4, "unparseable_timestamp"],
+        [5, "missing_timestamp"],
+        [6, "missing_user_id"],
+        [7, "unparseable_timestamp"],
+    ]
+    assert json.loads(loaded.rejected["raw"].iloc[0])["timeframe"] == "x"
+
+
+def test_diginetica_snake_case_header_and_naive_dates_use_timezone(tmp_path):
+    text = "session_id;user_id;item_id;timeframe;eventdate\n1;NA;81766;0;2016-05-09\n"
+    path = write(tmp_path / "sample.txt", text)
+    ev = load_events(path, timezone="Europe/Berlin").events  # header inferred
+    assert ev["timestamp"].iloc[0] == pd.Timestamp("2016-05-08 22:00", tz="UTC")
+
+
+def test_diginetica_dataframe_without_user_column():
+    raw = pd.DataFrame({"sessionId": [4], "itemId": [9], "timeframe": [1500], "eventdate": ["2016-01-03"]})
+    ev = load_events(raw, format="diginetica").events
+    assert ev["user_id"].tolist() == ["session:4"]
+    assert ev["timestamp"].iloc[0] == pd.Timestamp("2016-01-03 00:00:01.5", tz="UTC")
+
+
+def test_diginetica_missing_columns_are_named():
+    with pytest.raises(SchemaError, match=r"'timeframe' not found in DIGINETICA source"):
+        load_events(pd.DataFrame({"sessionId": [1], "eventdate": ["2016-01-03"]}), format="diginetica")
+
+
 # ----------------------------------------------------------------------------- access-log adapter
 
 UA = "Mozilla/5.0 (X11; Linux x86_64)"
@@ -581,3 +728,29 @@ def test_apache_sample():
     truncated = ev.iloc[8898]  # physical line 8899: user agent cut off before its closing quote
     assert truncated["ip"] == "46.118.127.106"
     assert truncated["user_agent"] == "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html"
+
+
+@pytest.mark.shared_data
+def test_yoochoose_sample(shared_data):
+    loaded = load_events(shared_data / "yoochoose_100k" / "yoochoose-clicks-100k_train_full.txt", format="yoochoose")
+    check_invariant(loaded)
+    ev = loaded.events
+    assert loaded.n_input == 70_278 and len(ev) == 70_278 and len(loaded.rejected) == 0
+    assert ev["user_id"].nunique() == 17_794 and ev["session_id"].equals(ev["user_id"])
+    assert ev["event"].eq("product_click").all() and ev["item_id"].notna().all()
+    assert ev["timestamp"].min() == pd.Timestamp("2014-04-01 01:02:21.719", tz="UTC")
+    assert ev["timestamp"].max() == pd.Timestamp("2014-04-07 00:43:12.560", tz="UTC")
+    test = load_events(shared_data / "yoochoose_100k" / "yoochoose-clicks-100k_test.txt")  # header inferred
+    assert len(test.events) == 13_568 and len(test.rejected) == 0
+
+
+@pytest.mark.shared_data
+def test_diginetica_sample(shared_data):
+    loaded = load_events(shared_data / "diginetica_sample" / "sample_train-item-views.csv", format="diginetica")
+    check_invariant(loaded)
+    ev = loaded.events
+    assert loaded.n_input == 12_391 and len(ev) == 12_391 and len(loaded.rejected) == 0
+    assert ev["session_id"].nunique() == 2_986
+    assert ev["user_id"].str.startswith("session:").sum() == 7_681  # the rows whose userId is NA
+    assert ev["timestamp"].min() == pd.Timestamp("2016-01-03 00:00:07.112", tz="UTC")
+    assert ev["timestamp"].max() == pd.Timestamp("2016-06-01 00:18:44.305", tz="UTC")

@@ -107,3 +107,24 @@ def test_parse_duration_units(text, expected):
 def test_parse_duration_rejects_bare_numbers_and_junk(bad):
     with pytest.raises(ParameterError, match="timeout"):
         parse_duration(bad, name="timeout")
+
+
+def test_parameter_dir_checks_the_segment_definitions_each_set_names(tmp_path):
+    import shutil
+
+    folder = tmp_path / "parameters"
+    (folder / "segments").mkdir(parents=True)
+    shutil.copytree(REPO / "parameters" / "taxonomy", folder / "taxonomy")
+    (folder / "segments" / "typo.yaml").write_text("segments:\n  buyers:\n    did: purchse\n")
+    (folder / "shop.yaml").write_text(
+        f"taxonomy: {folder / 'taxonomy' / 'default.yaml'}\nsegments:\n  definitions: {folder / 'segments' / 'typo.yaml'}\n"
+    )
+    with pytest.raises(ParameterError, match=r"shop\.yaml: segments\.definitions .*typo\.yaml.*'purchse'.*did you mean 'purchase'"):
+        validate_parameter_dir(folder)
+
+
+def test_segments_section_rejects_a_one_step_funnel_and_a_bare_window():
+    with pytest.raises(ParameterError, match="at least 2 steps"):
+        Params.from_flat({"name": "x", "segments_funnel_steps": ["purchase"]})
+    with pytest.raises(ParameterError, match="funnel_within"):
+        Params.from_flat({"name": "x", "segments_funnel_within": "7"})

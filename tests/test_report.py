@@ -23,6 +23,7 @@ from segkit.report import (
     notebook_title,
     refresh_notebooks,
     render_index,
+    select_notebooks,
     strip_execution_metadata,
 )
 from segkit.runinfo import fingerprint_file, fingerprint_frame, git_commit, package_versions
@@ -251,6 +252,66 @@ def test_report_error_is_a_segkit_error():
 
 
 # --------------------------------------------------------------------------------------------
+# build_reports: report.notebooks selects what runs
+
+
+def test_report_notebooks_runs_only_the_selected_notebooks(tmp_path):
+    from segkit.params import Params
+
+    nb_dir = _notebooks(tmp_path, [], broken=True, light=True)  # 03_broken would fail if it ran
+    params = Params(name="demo", report={"notebooks": ["01"]})
+    result = _build(tmp_path, nb_dir, params, code_html=False)
+    assert [r.notebook for r in result.notebooks] == ["01_light.ipynb"]
+    assert not (result.report_dir / "03_broken.html").exists()
+    card = json.loads((result.report_dir / "run.json").read_text())
+    assert [n["notebook"] for n in card["notebooks"]] == ["01_light.ipynb"]
+    assert card["notebooks_selected"] == ["01"] and card["notebooks_skipped"] == ["03_broken.ipynb"]
+    assert "report_notebooks" not in result.unused_parameters  # consumed by build_reports itself
+
+
+def test_index_lists_only_the_notebooks_that_ran(tmp_path):
+    nb_dir = _notebooks(tmp_path, [], broken=True, light=True)
+    params = StandInParams(values={"x": 3, "report_notebooks": ["01_light"]})
+    index = _build(tmp_path, nb_dir, params, code_html=False).index_path.read_text()
+    assert 'href="01_light.html"' in index and 'href="03_broken.html"' not in index
+    assert "Not run for this parameter set" in index and "03_broken.ipynb" in index
+
+
+def test_unknown_report_notebook_fails_before_anything_runs(tmp_path):
+    nb_dir = _notebooks(tmp_path, GOOD)
+    params = StandInParams(values={"report_notebooks": ["01", "02_plots", "05"]})
+    with pytest.raises(ParameterError, match=r"'02_plots' matches no notebook; did you mean '02_plot'\?.*'05' matches no notebook") as info:
+        _build(tmp_path, nb_dir, params)
+    assert info.value.name == "report.notebooks" and info.value.value == "02_plots"
+    assert "Available in" in str(info.value) and "['01_numbers', '02_plot']" in str(info.value)
+    assert not (tmp_path / "runs").exists() and not (tmp_path / "reports").exists()
+
+
+def test_select_notebooks_matches_number_stem_or_file_name_in_name_order():
+    nbs = [Path("01_a.ipynb"), Path("02_b.ipynb"), Path("03_c.ipynb"), Path("04_d.ipynb")]
+    assert select_notebooks(nbs, None) == nbs
+    picked = select_notebooks(nbs, ["04", "02_b", "01_a.ipynb", "02"])
+    assert [p.name for p in picked] == ["01_a.ipynb", "02_b.ipynb", "04_d.ipynb"]
+
+
+def test_select_notebooks_rejects_empty_and_non_string_selections():
+    nbs = [Path("01_a.ipynb")]
+    with pytest.raises(ParameterError, match="empty list, which selects no notebook; leave it unset"):
+        select_notebooks(nbs, [])
+    with pytest.raises(ParameterError, match=r"1 is not a string \(quote numbers in YAML"):
+        select_notebooks(nbs, [1])  # type: ignore[list-item]
+    with pytest.raises(ParameterError, match="expected a list of notebook numbers"):
+        select_notebooks(nbs, "01")
+    with pytest.raises(ParameterError, match=r"'1' matches no notebook; did you mean '01'\?"):
+        select_notebooks(nbs, ["1"])
+
+
+def test_refresh_only_accepts_notebook_numbers(tmp_path):
+    nb_dir = _notebooks(tmp_path, [], broken=True, light=True)
+    assert refresh_notebooks(nb_dir, only=["01"], progress=False) == [nb_dir / LIGHT.name]
+
+
+# --------------------------------------------------------------------------------------------
 # refresh_notebooks
 
 
@@ -411,3 +472,16 @@ def test_git_commit_reports_hash_and_dirty_flag(tmp_path):
     assert re.fullmatch(r"[0-9a-f]{7,}", clean["commit"]) and clean["dirty"] is False
     (tmp_path / "f.txt").write_text("2")
     assert git_commit(tmp_path)["dirty"] is True
+
+
+def test_every_assignment_of_a_committed_parameters_cell_is_a_declared_parameter():
+    # papermill alone misses `name: str | None = None`; a parameter set's value must still reach it
+    import nbformat
+
+    from segkit.report import _assigned_names, _inspect
+
+    for path in sorted((Path(__file__).resolve().parents[1] / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        plan = _inspect(path)
+        cell = nbformat.read(path, as_version=4).cells[plan.parameters_cell].source
+        assert set(_assigned_names(cell)) <= set(plan.declared), path.name
+    assert _assigned_names("a: str | None = None\nb = 1\nc: int = 2") == ["a", "b", "c"]

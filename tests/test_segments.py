@@ -963,3 +963,14 @@ def test_string_keys_and_computed_inputs_give_the_same_result(ev, data):
         pd.testing.assert_frame_equal(evaluate_segments(segs, events=ev), want)
     finally:
         segments_module._HASH_KEYS = old
+
+
+def test_describe_segments_lists_definitions_in_words_with_their_hash():
+    from segkit.segments import describe_segments
+
+    defs = [Segment("carts", did("add_to_cart", at_least=2)), Segment("fans", feature("n_sessions") >= 3, description="regulars")]
+    d = describe_segments(defs)
+    assert d["segment"].tolist() == ["carts", "fans"]
+    assert d["definition"].tolist() == ["add_to_cart x>=2", "n_sessions>=3"]
+    assert d["description"].tolist() == ["", "regulars"]
+    assert d["definition_hash"].tolist() == [definition_hash(s) for s in defs]

@@ -103,6 +103,13 @@ def test_page_type_uses_page_views_only():
     assert build_sequences(ev, item="page_type").items == [["product", "cart"]]
 
 
+def test_flow_keeps_page_types_and_shopping_actions_only():
+    ev = _events([("a", "a-0", "page_view", 0), ("a", "a-0", "scroll_depth_50", 1), ("a", "a-0", "add_to_cart", 2),
+                  ("a", "a-0", "engagement_time", 3), ("a", "a-0", "page_view", 4), ("a", "a-0", "purchase", 5)],
+                 page_type=["home", "home", "product", "product", "cart", "checkout"])
+    assert build_sequences(ev, item="flow").items == [["home", "add_to_cart", "cart", "purchase"]]
+
+
 def test_event_plus_category_falls_back_to_event():
     ev = _events([("a", "a-0", "add_to_cart", 0), ("a", "a-0", "add_to_cart", 1), ("a", "a-0", "search", 2)],
                  category=["shoes", None, ""])
@@ -296,3 +303,22 @@ def test_matches_a_reference_implementation(rows, collapse, gap, max_length):
 def test_docstring_examples():
     result = doctest.testmod(sequences_module, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted > 0
+
+
+def test_drop_items_removes_items_and_updates_lengths():
+    ev = _events([("a", "a-0", "x", 0), ("a", "a-0", "purchase", 1), ("a", "a-0", "y", 2), ("b", "b-0", "purchase", 0)])
+    s = build_sequences(ev).drop_items(["purchase"])
+    assert s.items == [["x", "y"], []]
+    assert s.ids["length"].tolist() == [2, 0]
+    with pytest.raises(ParameterError, match="wrap a single item"):
+        build_sequences(ev).drop_items("purchase")
+
+
+def test_has_event_looks_at_the_events_not_the_items():
+    from segkit.sequences import has_event
+
+    ev = _events([("a", "a-0", "page_view", 0), ("a", "a-0", "purchase", 1), ("b", "b-0", "page_view", 0)],
+                 page_type=["home", None, "cart"])
+    s = build_sequences(ev, item="page_type")
+    assert has_event(s, ev, "purchase").tolist() == [True, False]
+    assert has_event(build_sequences(ev, by="user", item="page_type"), ev, "purchase").tolist() == [True, False]
