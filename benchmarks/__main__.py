@@ -34,7 +34,7 @@ def _run_one(module: str, quick: bool) -> list[dict]:
 
 
 def _markdown(rows: list[dict]) -> str:
-    cols = ["case", "engine", "n", "median_s", "peak_mb", "reference", "ratio"]
+    cols = ["case", "engine", "n", "median_s", "peak_mb", "reference", "ratio", "target_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join("" if r.get(c) is None else f"{r[c]:,}" if c == "n" else str(r[c]) for c in cols) + " |")
@@ -56,9 +56,15 @@ def main(argv: list[str] | None = None) -> int:
         for r in got:
             print(f"   {r['case']:<40} {r['engine']:<14} n={r['n']:>11,}  {r['median_s']:>9.3f} s  {r['peak_mb']:>8.0f} MB"
                   + (f"  x{r['ratio']} vs {r['reference']}" if r.get("ratio") else ""), flush=True)
-        rows.extend(got)
+        rows.extend({**r, "module": module} for r in got)
         print(f"   ({time.perf_counter() - t0:.0f} s)", flush=True)
-    (OUT / "results.json").write_text(json.dumps(rows, indent=2))
+    # a partial run (--only) replaces its modules' rows and keeps the others' from earlier runs
+    path = OUT / "results.json"
+    earlier = json.loads(path.read_text()) if path.exists() and args.only else []
+    ran = set(modules)
+    rows = [r for r in earlier if r.get("module") not in ran] + rows
+    rows.sort(key=lambda r: str(r.get("module", "")))
+    path.write_text(json.dumps(rows, indent=2))
     (OUT / "results.md").write_text("# segkit benchmarks\n\n" + _markdown(rows))
     print(f"wrote {OUT / 'results.json'} and results.md")
     return 0
