@@ -27,7 +27,10 @@ def main(argv: list[str] | None = None) -> int:
 
             path = args.params if args.params.endswith((".yaml", ".yml")) else f"parameters/{args.params}.yaml"
             timeout = load_params(path).report.cell_timeout
-            build_reports(path, reports_dir=args.reports_dir, runs_dir=args.runs_dir, cell_timeout=timeout)
+            from .stakeholder import stakeholder_summary
+
+            build_reports(path, reports_dir=args.reports_dir, runs_dir=args.runs_dir, cell_timeout=timeout,
+                          summary_html=stakeholder_summary)
         elif args.command == "refresh":
             from .report import refresh_notebooks
 

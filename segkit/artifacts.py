@@ -56,8 +56,12 @@ _SPECS = [
     ArtifactSpec("markov", "04_sequence_mining", "json", "Markov transition matrix and conversion probabilities"),
     ArtifactSpec("clusters", "05_clustering", "table", "user_id, cluster, cluster name"),
     ArtifactSpec("intent_scores", "06_intent_models", "table", "user_id, score, tier"),
+    ArtifactSpec("intent_segments", "06_intent_models", "table", "intent tiers as a membership table"),
+    ArtifactSpec("intent_metrics", "06_intent_models", "json", "model, ROC-AUC, PR-AUC, base rate, top-decile lift"),
     ArtifactSpec("behavior_states", "07_behavior_states", "table", "user_id, dominant state, occupancy"),
     ArtifactSpec("activation", "08_activation_and_monitoring", "table", "one personalization action per user"),
+    ArtifactSpec("alerts", "08_activation_and_monitoring", "table", "monitoring alerts and pitfall warnings"),
+    ArtifactSpec("segment_changes", "08_activation_and_monitoring", "table", "per segment: entered, left, stayed since the previous run"),
 ]
 ARTIFACTS: dict[str, ArtifactSpec] = {s.name: s for s in _SPECS}
 
@@ -77,7 +81,8 @@ def artifact_path(run_dir: str | Path, name: str) -> Path:
 
 
 def _json_safe(value: Any) -> Any:
-    """``value`` with timestamps as ISO strings and numpy scalars as Python ones (for JSON)."""
+    """``value`` with timestamps as ISO strings, numpy scalars as Python ones and other objects as
+    their ``repr`` (pandas writes ``attrs`` as JSON into the Parquet metadata)."""
     import numpy as np
 
     if isinstance(value, dict):
@@ -88,7 +93,9 @@ def _json_safe(value: Any) -> Any:
         return value.isoformat()
     if isinstance(value, np.generic):
         return value.item()
-    return value
+    if value is None or isinstance(value, (str, int, float, bool)):
+        return value
+    return repr(value)  # anything else (a parsed mapping, a model) is kept as its description
 
 
 def save_artifact(run_dir: str | Path, name: str, obj: pd.DataFrame | dict[str, Any]) -> Path:

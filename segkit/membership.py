@@ -88,6 +88,8 @@ from .errors import ParameterError, SchemaError, SegkitError, check_columns, did
 from .segments import _coerce_definitions, definition_hash
 
 __all__ = [
+    "combine_memberships",
+    "labels_to_membership",
     "ALL_USERS",
     "DEFAULT_PROFILE_COLUMNS",
     "SCROLL_EVENTS",
@@ -1284,4 +1286,73 @@ def read_membership(path: str | Path, *, format: ExportFormat | None = None) -> 
         "exported_at": pd.Timestamp(meta["exported_at"]) if meta.get("exported_at") else None,
         "run_id": meta.get("run_id"),
     })
+    return out
+
+
+def combine_memberships(*memberships: pd.DataFrame, n_users: int | None = None) -> pd.DataFrame:
+    """Stack membership tables (rule segments, funnel drop-offs, clusters, intent tiers) into one.
+
+    Rows keep their order; ``attrs`` are merged: ``segments`` in the order given, ``hashes`` from
+    every table, ``n_users`` as given or the largest of the inputs, ``as_of`` the latest.
+    A segment name in two tables is an error (two definitions cannot share a name).
+
+    Examples
+    --------
+    >>> a = pd.DataFrame({"user_id": ["u"], "segment": ["x"], "entered_at": [pd.Timestamp("2024-01-01", tz="UTC")], "reason": ["r"]})
+    >>> b = a.assign(segment="y")
+    >>> combine_memberships(a, b)["segment"].tolist()
+    ['x', 'y']
+    """
+    frames = [m for m in memberships if m is not None]
+    if not frames:
+        raise ParameterError("memberships", "none", message="combine_memberships needs at least one membership table")
+    names: list[str] = []
+    hashes: dict[str, str] = {}
+    sizes, as_ofs = [], []
+    for m in frames:
+        _check_membership(m, user_col="user_id")
+        own = _known_segments(m)
+        clash = [s for s in own if s in names]
+        if clash:
+            raise ParameterError("memberships", clash[0], message=f"Segment {clash[0]!r} appears in two membership tables")
+        names += own
+        hashes.update(m.attrs.get("hashes", {}))
+        if m.attrs.get("n_users") is not None:
+            sizes.append(int(m.attrs["n_users"]))
+        if m.attrs.get("as_of") is not None:
+            as_ofs.append(pd.Timestamp(m.attrs["as_of"]))
+    out = pd.concat([m[["user_id", "segment", "entered_at", "reason"]] for m in frames], ignore_index=True)
+    out.attrs = {"segments": names, "n_users": n_users if n_users is not None else (max(sizes) if sizes else None),
+                 "as_of": max(as_ofs) if as_ofs else None, "hashes": hashes}
+    return out
+
+
+def labels_to_membership(labels: pd.DataFrame, *, label_col: str, as_of: Any, prefix: str = "",
+                         reason: str | None = None, user_col: str = "user_id") -> pd.DataFrame:
+    """One segment per label value (e.g. cluster names), in the membership format.
+
+    ``entered_at`` is ``as_of`` for everyone (a label has no entry time); ``reason`` says which
+    column gave the label. The hash of each segment covers the column, the value and the prefix.
+
+    Examples
+    --------
+    >>> labels = pd.DataFrame({"user_id": ["a", "b"], "cluster_name": ["browsers", "buyers"]})
+    >>> labels_to_membership(labels, label_col="cluster_name", as_of="2024-01-01", prefix="cluster: ")["segment"].tolist()
+    ['cluster: browsers', 'cluster: buyers']
+    """
+    import hashlib
+
+    check_columns(labels.columns, [user_col, label_col], what="labels")
+    ts = _utc_literal(as_of, "as_of")
+    values = labels[label_col].astype(str)
+    seg = prefix + values
+    why = (f"{label_col} = " + values) if reason is None else pd.Series(reason, index=labels.index)
+    out = pd.DataFrame({"user_id": labels[user_col].astype(str).to_numpy(), "segment": seg.to_numpy(),
+                        "entered_at": pd.DatetimeIndex([ts] * len(labels)).as_unit("us"),
+                        "reason": pd.array(why.to_numpy(), dtype="string")})
+    order = list(dict.fromkeys(sorted(seg.unique())))
+    out = out.assign(_o=out["segment"].map({s: i for i, s in enumerate(order)})).sort_values(["_o", "user_id"]).drop(columns="_o")
+    out = out.reset_index(drop=True)
+    out.attrs = {"segments": order, "n_users": int(labels[user_col].nunique()), "as_of": ts,
+                 "hashes": {s: hashlib.sha256(f"label|{label_col}|{prefix}|{s}".encode()).hexdigest() for s in order}}
     return out

@@ -259,6 +259,77 @@ class SequenceParams(_Section):
         return v
 
 
+class IntentParams(_Section):
+    """Purchase-intent models (notebook 06)."""
+
+    label_event: str = Field("purchase", description="event the models predict")
+    observation: str = Field("28d", description="feature window ending at each cutoff")
+    horizon: str = Field("7d", description="label window starting at each cutoff")
+    model: Literal["auto", "logistic", "random_forest"] = Field("auto", description="model family (auto: best CV score)")
+    param_grid: dict[str, dict[str, list[Any]]] | None = Field(
+        default_factory=lambda: {"logistic": {"C": [0.1, 1.0]},
+                                 "random_forest": {"n_estimators": [200], "max_depth": [None, 10], "min_samples_leaf": [5]}},
+        description="grid per model family (None: segkit's default grids)",
+    )
+    cv: int = Field(3, ge=2, description="cross-validation folds of the grid search")
+    threshold: float | Literal["f1", "youden"] = Field("f1", description="decision threshold, or how to choose it on training scores")
+    tier_quantiles: list[float] = Field(default_factory=lambda: [0.5, 0.9], description="score quantiles between low/medium/high intent")
+
+    @field_validator("observation", "horizon")
+    @classmethod
+    def _windows(cls, v: str, info: Any) -> str:
+        parse_duration(v, name=info.field_name)
+        return v
+
+
+class StatesParams(_Section):
+    """Latent behavior states (notebook 07)."""
+
+    item: str = Field("flow", description="item granularity of the session sequences")
+    candidates: list[int] = Field(default_factory=lambda: [2, 3, 4, 5, 6], description="numbers of states compared by BIC")
+    n_iter: int = Field(50, ge=1, description="maximum EM iterations per candidate")
+    max_sequences: int | None = Field(50_000, ge=100, description="sessions the model is fitted on (a seeded sample; None: all)")
+
+
+class ActivationParams(_Section):
+    """Activation, monitoring and testing (notebook 08)."""
+
+    mapping: list[dict[str, Any]] = Field(
+        default_factory=lambda: [
+            {"segment": "vip_cart_abandoners", "action": "call", "channel": "crm", "content": "personal follow-up", "priority": 1},
+            {"segment": "cart_abandoners", "action": "email", "channel": "email", "content": "cart reminder",
+             "offer": "free shipping", "priority": 2},
+            {"segment": "intent_high", "action": "onsite", "channel": "web", "content": "personal recommendations", "priority": 3},
+            {"segment": "potential_high_value", "action": "email", "channel": "email", "content": "wishlist back in stock", "priority": 4},
+            {"segment": "high_intent_searchers", "action": "onsite", "channel": "web", "content": "search-based picks", "priority": 5},
+            {"segment": "scrolled_not_converted", "action": "email", "channel": "email", "content": "related articles and products",
+             "priority": 6},
+        ],
+        description="segment -> action (content, offer, channel); the lowest priority number wins",
+    )
+    default_action: dict[str, Any] | None = Field(
+        default_factory=lambda: {"action": "none", "content": "default homepage"}, description="action for users in no mapped segment"
+    )
+    compare_days: int = Field(7, ge=1, description="the previous run is the same segments evaluated this many days earlier")
+    psi_warn: float = Field(0.1, gt=0, description="PSI above this is a drift warning")
+    psi_alert: float = Field(0.25, gt=0, description="PSI above this is a drift alert")
+    min_jaccard: float = Field(0.5, ge=0, le=1, description="membership overlap between runs below this is an alert")
+    max_size_change: float = Field(0.5, gt=0, description="relative size change between runs above this is an alert")
+    min_size: int = Field(50, ge=1, description="segments smaller than this are too small to target")
+    max_overlap: float = Field(0.8, gt=0, le=1, description="segment pairs with a Jaccard above this overlap too much")
+    leak_auc: float = Field(0.95, gt=0.5, le=1, description="a single feature predicting the label this well leaks it")
+    max_staleness: str = Field("2d", description="data older than this at report time is stale")
+    experiment_segment: str = Field("scrolled_not_converted", description="segment of the simulated A/B test")
+    experiment_baseline: float = Field(0.2, gt=0, lt=1, description="control conversion of the simulated test")
+    experiment_lift: float = Field(0.5, gt=-1, description="planted relative lift of the treatment")
+
+    @field_validator("max_staleness")
+    @classmethod
+    def _stale(cls, v: str) -> str:
+        parse_duration(v, name="max_staleness")
+        return v
+
+
 class ReportParams(_Section):
     """How ``make report`` executes notebooks."""
 
@@ -288,6 +359,9 @@ class Params(_Section):
     sessions: SessionParams = Field(default_factory=SessionParams)
     segments: SegmentParams = Field(default_factory=SegmentParams)
     sequences: SequenceParams = Field(default_factory=SequenceParams)
+    intent: IntentParams = Field(default_factory=IntentParams)
+    states: StatesParams = Field(default_factory=StatesParams)
+    activation: ActivationParams = Field(default_factory=ActivationParams)
     report: ReportParams = Field(default_factory=ReportParams)
 
     def flat(self) -> dict[str, Any]:
@@ -342,6 +416,9 @@ _SECTIONS: dict[str, type[_Section]] = {
     "sessions": SessionParams,
     "segments": SegmentParams,
     "sequences": SequenceParams,
+    "intent": IntentParams,
+    "states": StatesParams,
+    "activation": ActivationParams,
     "report": ReportParams,
 }
 

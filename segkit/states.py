@@ -91,6 +91,7 @@ def fit_behavior_states(
     n_iter: int = 50,
     top: int = 3,
     implementation: Literal["batched", "hmmlearn"] = "batched",
+    max_sequences: int | None = None,
     random_state: int = 0,
 ) -> BehaviorStates:
     """Fit a categorical HMM on item sequences, choosing the number of states by BIC.
@@ -109,6 +110,9 @@ def fit_behavior_states(
         Items in each state's name.
     implementation : {"batched", "hmmlearn"}, default="batched"
         segkit's batched EM or hmmlearn's ``CategoricalHMM`` (the reference; same answer, slower).
+    max_sequences : int, optional
+        Fit on a seeded random sample of this many sequences (the selection table says how many);
+        every sequence is decoded either way.
     random_state : int, default=0
 
     Returns
@@ -131,9 +135,16 @@ def fit_behavior_states(
         raise ParameterError("candidates", too_big or cands,
                              message=f"Parameter 'candidates' got {too_big or cands!r}: each number of states must be "
                              f"between 1 and the number of distinct items ({len(items)})")
-    table, model = select_n_states(x.reshape(-1, 1), lengths, candidates=cands, criterion=criterion,
+    fx, flengths = x, lengths
+    if max_sequences is not None and len(lengths) > max_sequences:
+        pick = np.sort(np.random.default_rng(random_state).choice(len(lengths), size=int(max_sequences), replace=False))
+        starts = np.concatenate([[0], np.cumsum(lengths)[:-1]])
+        fx = np.concatenate([x[starts[i]:starts[i] + lengths[i]] for i in pick])
+        flengths = lengths[pick]
+    table, model = select_n_states(fx.reshape(-1, 1), flengths, candidates=cands, criterion=criterion,
                                    random_state=random_state, n_iter=n_iter, implementation=implementation,
                                    n_features=len(items))
+    table = table.assign(n_sequences=len(flengths))
     names = _unique(name_states(model, items, top=top))
     states = model.predict(x.reshape(-1, 1), lengths)
     seq_index = np.repeat(np.arange(len(lengths)), lengths)

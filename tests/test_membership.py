@@ -578,3 +578,21 @@ def test_outputs_on_a_simulated_shop(shop_membership, tmp_path):
 
     for fig in (plot_overlaps(m), plot_profiles(profiles), plot_makeup(makeup), plot_scroll_heatmap(scroll)):
         assert isinstance(fig, Figure)
+
+
+def test_combine_memberships_stacks_tables_and_merges_attrs():
+    from segkit.membership import combine_memberships, labels_to_membership
+
+    ts = pd.Timestamp("2024-01-01", tz="UTC")
+    a = pd.DataFrame({"user_id": ["u", "v"], "segment": ["x", "x"], "entered_at": [ts, ts], "reason": ["r", "r"]})
+    a.attrs = {"segments": ["x", "empty"], "n_users": 5, "as_of": ts, "hashes": {"x": "h1", "empty": "h0"}}
+    b = labels_to_membership(pd.DataFrame({"user_id": ["u", "w"], "cluster_name": ["buyers", "browsers"]}),
+                             label_col="cluster_name", as_of="2024-01-02", prefix="cluster: ")
+    both = combine_memberships(a, b)
+    assert both["segment"].tolist() == ["x", "x", "cluster: browsers", "cluster: buyers"]
+    assert both.attrs["segments"] == ["x", "empty", "cluster: browsers", "cluster: buyers"]
+    assert both.attrs["n_users"] == 5 and both.attrs["as_of"] == pd.Timestamp("2024-01-02", tz="UTC")
+    assert set(both.attrs["hashes"]) == set(both.attrs["segments"])
+    assert both.loc[2, "reason"] == "cluster_name = browsers"
+    with pytest.raises(ParameterError, match="appears in two membership tables"):
+        combine_memberships(a, a)

@@ -60,3 +60,10 @@ def test_bad_input_is_a_clear_error():
         fit_behavior_states([[], []])
     with pytest.raises(ParameterError, match=r"candidates.*distinct items \(2\)"):
         fit_behavior_states([["a", "b"]], candidates=[3])
+
+
+def test_fit_on_a_sample_decodes_every_sequence():
+    seqs = _planted(200)
+    bs = fit_behavior_states(seqs, candidates=[2], max_sequences=50, random_state=1)
+    assert bs.selection["n_sequences"].tolist() == [50]
+    assert len(bs.events) == sum(len(s) for s in seqs)
