@@ -17,12 +17,15 @@ The public surface, by step of the notebook series:
   persona make-up, scroll heatmap, exports) in :mod:`segkit.membership`
 - sequences: :func:`build_sequences`, :func:`mine_patterns`, :func:`discriminative_patterns`,
   :class:`MarkovChain`, :func:`select_markov_order`
-- behavior states: :class:`BatchedCategoricalHMM`, :func:`select_n_states`
+- clusters, intent, behavior states: :mod:`segkit.clustering`, :mod:`segkit.intent`,
+  :mod:`segkit.states` (on :class:`BatchedCategoricalHMM`)
+- activation and monitoring: :mod:`segkit.activation`, :mod:`segkit.monitoring`,
+  :mod:`segkit.experiments`; the report headline: :mod:`segkit.stakeholder`
 - run artifacts: :func:`save_artifact`, :func:`load_artifact`, :func:`load_source`, :func:`record_source`
 """
 from importlib.metadata import version as _version
 
-from . import membership, plots
+from . import activation, clustering, experiments, intent, membership, monitoring, plots, stakeholder, states
 from .bots import BotResult, bot_signals, classify_user_agents, filter_bots, score_bots
 from .clean import CleanResult, access_log_bot_report, clean_events, compare_quality, pipeline_summary, quality_report
 from .features import build_user_features, feature_percentiles, feature_registry
@@ -116,6 +119,13 @@ __all__ = [
     "feature_registry",
     "feature_percentiles",
     "membership",
+    "clustering",
+    "intent",
+    "states",
+    "activation",
+    "monitoring",
+    "experiments",
+    "stakeholder",
     "Segment",
     "load_segments",
     "validate_segments",

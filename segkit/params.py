@@ -259,6 +259,25 @@ class SequenceParams(_Section):
         return v
 
 
+class ClusteringParams(_Section):
+    """Behavioral clustering (notebook 05)."""
+
+    features: list[str] | None = Field(None, description="user features clustered on (None: segkit's default set)")
+    method: Literal["auto", "kmeans", "minibatch", "ward"] = Field("auto", description="clustering algorithm")
+    n_clusters: int | Literal["auto"] = Field("auto", description="number of clusters, or auto from the validation")
+    k_min: int = Field(2, ge=2, description="smallest k validated")
+    k_max: int = Field(10, ge=2, description="largest k validated")
+    scaler: Literal["standard", "robust"] = Field("standard", description="feature scaling after log1p of counts")
+    pca: float | None = Field(None, description="PCA components (int) or explained variance share (float); None: off")
+    stability_runs: int = Field(10, ge=2, description="subsample pairs behind the stability ARI per k")
+
+    @model_validator(mode="after")
+    def _range(self) -> ClusteringParams:
+        if self.k_max < self.k_min:
+            raise ValueError(f"clustering.k_max ({self.k_max}) is below clustering.k_min ({self.k_min})")
+        return self
+
+
 class IntentParams(_Section):
     """Purchase-intent models (notebook 06)."""
 
@@ -359,6 +378,7 @@ class Params(_Section):
     sessions: SessionParams = Field(default_factory=SessionParams)
     segments: SegmentParams = Field(default_factory=SegmentParams)
     sequences: SequenceParams = Field(default_factory=SequenceParams)
+    clustering: ClusteringParams = Field(default_factory=ClusteringParams)
     intent: IntentParams = Field(default_factory=IntentParams)
     states: StatesParams = Field(default_factory=StatesParams)
     activation: ActivationParams = Field(default_factory=ActivationParams)
@@ -416,6 +436,7 @@ _SECTIONS: dict[str, type[_Section]] = {
     "sessions": SessionParams,
     "segments": SegmentParams,
     "sequences": SequenceParams,
+    "clustering": ClusteringParams,
     "intent": IntentParams,
     "states": StatesParams,
     "activation": ActivationParams,
