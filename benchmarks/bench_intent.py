@@ -28,7 +28,6 @@ Used by ``python -m benchmarks`` through :func:`run`; also runnable on its own::
 """
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -118,14 +117,7 @@ def run(measure: Callable[..., tuple[float, float, Any]], quick: bool = False) -
     return rows
 
 
-def main(argv: list[str] | None = None) -> int:
-    from benchmarks.harness import measure
-
-    args = sys.argv[1:] if argv is None else argv
-    for r in run(measure, quick="--quick" in args):
-        print(r)
-    return 0
-
-
 if __name__ == "__main__":
-    raise SystemExit(main())
+    from benchmarks.harness import run_standalone
+
+    raise SystemExit(run_standalone(run))

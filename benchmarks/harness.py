@@ -91,3 +91,13 @@ def measure_isolated(target: str, *args: Any, repeat: int = 3) -> tuple[float, f
         raise RuntimeError(f"{target} failed:\n{proc.stderr[-3000:]}")
     t, mb, res = json.loads(proc.stdout.rsplit("@@RESULT@@", 1)[1])
     return t, mb, res
+
+
+def run_standalone(run: Callable[..., list[dict]], argv: list[str] | None = None) -> int:
+    """Run one benchmark module on its own (``python -m benchmarks.bench_x [--quick]``), printing its rows."""
+    import sys
+
+    args = sys.argv[1:] if argv is None else argv
+    for r in run(measure, quick="--quick" in args):
+        print(r)
+    return 0
