@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import html
 import json
+import logging
 import os
 import re
 import shutil
@@ -710,6 +711,12 @@ def _inspect(path: Path) -> _Plan:
     return _Plan(path=path, declared=declared, parameters_cell=idx)
 
 
+def _declared_filter(record: logging.LogRecord) -> bool:
+    """Drop papermill's "Passed unknown parameter" warning: segkit injects only declared names
+    (papermill's own parser misses annotations such as ``str | None``, see :func:`_inspect`)."""
+    return not str(record.getMessage()).startswith("Passed unknown parameter")
+
+
 def _assigned_names(source: str) -> list[str]:
     """Names assigned at the top level of a parameters cell (plain and annotated assignments)."""
     import ast
@@ -833,6 +840,7 @@ def _execute(
     config = Config()
     if zmq.has("curve"):
         config.KernelManager.transport_encryption = "auto"
+    logging.getLogger("papermill").addFilter(_declared_filter)
     papermill.execute_notebook(
         str(plan.path),
         str(output),

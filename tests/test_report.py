@@ -485,3 +485,13 @@ def test_every_assignment_of_a_committed_parameters_cell_is_a_declared_parameter
         cell = nbformat.read(path, as_version=4).cells[plan.parameters_cell].source
         assert set(_assigned_names(cell)) <= set(plan.declared), path.name
     assert _assigned_names("a: str | None = None\nb = 1\nc: int = 2") == ["a", "b", "c"]
+
+
+def test_papermill_unknown_parameter_warning_is_filtered():
+    import logging
+
+    from segkit.report import _declared_filter
+
+    make = lambda msg: logging.LogRecord("papermill", logging.WARNING, __file__, 1, msg, None, None)  # noqa: E731
+    assert not _declared_filter(make("Passed unknown parameter: data_path"))
+    assert _declared_filter(make("Executing notebook with kernel: python3"))
