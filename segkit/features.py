@@ -75,6 +75,17 @@ def _duckdb_epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ign
     """DuckDB's native microseconds since the epoch."""
 
 
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore[empty-body]
+    """DuckDB's ``arg_min``: a hash aggregate, where Ibis's ``argmin`` compiles to an ordered
+    ``FIRST(x ORDER BY key)`` that builds a sort key per row (several times slower)."""
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _duckdb_arg_max(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore[empty-body]
+    """DuckDB's ``arg_max`` (see :func:`_duckdb_arg_min`)."""
+
+
 _EPOCH = ibis.literal(pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime(), type=dt.Timestamp(timezone="UTC"))
 
 
@@ -149,6 +160,7 @@ class _Events:
         self.ev = t[event_col]
         self.heartbeat_event = heartbeat_event
         self.gap_col = gap_col
+        self.duckdb = backend_of(t).name == "duckdb"
 
     def has(self, col: str) -> bool:
         return col in self.t.columns
@@ -164,7 +176,10 @@ class _Events:
 
     def first(self, col: str, where: ibis.BooleanValue | None = None, last: bool = False) -> ibis.Value:
         cond = self.t[col].notnull() if where is None else where & self.t[col].notnull()
-        # by the integer epoch: arg_min over TIMESTAMPTZ builds a sort key per row on DuckDB
+        # by the integer epoch; on DuckDB its native arg_min / arg_max (see _duckdb_arg_min)
+        if self.duckdb and self.t[col].type().is_string():
+            fn = _duckdb_arg_max if last else _duckdb_arg_min
+            return fn(self.t[col], self.us, where=cond)
         return self.t[col].argmax(self.us, where=cond) if last else self.t[col].argmin(self.us, where=cond)
 
 
