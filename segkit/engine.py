@@ -64,15 +64,20 @@ def as_table(data: Data, *, con: BaseBackend | None = None, name: str = "data") 
     if isinstance(data, pd.DataFrame):
         return ibis.memtable(data)
     if isinstance(data, (str, Path)):
-        path = str(data)
-        if not any(ch in path for ch in "*?[") and not Path(path).exists():
-            raise ParameterError("data", path, message=f"Input {path!r} does not exist; expected a DataFrame, a Parquet path or an Ibis table")
-        if not path.endswith(".parquet") and not Path(path).is_dir():
-            raise ParameterError("data", path, message=f"Input {path!r} is not a Parquet file; read other formats with segkit.read_events")
-        return (con or default_connection()).read_parquet(path, table_name=None)
+        return (con or default_connection()).read_parquet(_parquet_path(data), table_name=None)
     raise ParameterError(
         "data", type(data).__name__, message=f"Expected a pandas DataFrame, a Parquet path or an Ibis table, got {type(data).__name__}"
     )
+
+
+def _parquet_path(data: str | Path) -> str:
+    """The path as a string, after checking it names Parquet data that exists."""
+    path = str(data)
+    if not any(ch in path for ch in "*?[") and not Path(path).exists():
+        raise ParameterError("data", path, message=f"Input {path!r} does not exist; expected a DataFrame, a Parquet path or an Ibis table")
+    if not path.endswith(".parquet") and not Path(path).is_dir():
+        raise ParameterError("data", path, message=f"Input {path!r} is not a Parquet file; read other formats with segkit.read_events")
+    return path
 
 
 def _parquet_files(path: str) -> list[str]:
@@ -101,17 +106,18 @@ def numbered(data: Data, *, con: BaseBackend | None = None) -> ibis.Table:
             raise ParameterError("events", ROW_COL, message=f"Column {ROW_COL!r} is reserved by segkit")
         return ibis.memtable(data.assign(**{ROW_COL: np.arange(len(data), dtype="int64")}))
     if isinstance(data, (str, Path)):
-        table = as_table(data, con=con)  # validates the path
-        files = _parquet_files(str(data))
-        if files and not {"filename", "file_row_number"} & set(table.columns):
-            import pyarrow.parquet as pq
+        import pyarrow.parquet as pq
 
-            sizes = [pq.read_metadata(f).num_rows for f in files]
+        files = _parquet_files(_parquet_path(data))
+        # the footers give each file's rows (the offsets) and the columns, so nothing is scanned
+        metas = [pq.read_metadata(f) for f in files]
+        if metas and not {"filename", "file_row_number"} & set(metas[0].schema.names):
+            sizes = [m.num_rows for m in metas]
             offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype("int64")
             raw = (con or default_connection()).read_parquet(files, filename=True, file_row_number=True)
             offset = ibis.cases(*[(raw.filename == f, int(o)) for f, o in zip(files, offsets)], else_=0) if len(files) > 1 else 0
             return raw.mutate(**{ROW_COL: raw.file_row_number + offset}).drop("filename", "file_row_number")
-        data = table
+        data = as_table(data, con=con)
     if ROW_COL in data.columns:
         return data
     return materialize(data.mutate(**{ROW_COL: ibis.row_number()}), con=con)

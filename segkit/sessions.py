@@ -340,7 +340,8 @@ def split_sessions(
     # sessionized on a narrow projection whose result, three numbers per row, is stored once and
     # joined back on the row number: the window sorts carry no wide payload and later queries
     # (session table, user features) do not repeat them.
-    narrow = ROW_COL in t.columns
+    # (a DataFrame is small and already in memory: it takes the direct path, no table is stored)
+    narrow = ROW_COL in t.columns and not isinstance(events, pd.DataFrame)
     full = t
     if narrow:
         keep = [ROW_COL, user_col, timestamp_col] + ([referrer_col] if split_on_referrer_change else [])
@@ -350,8 +351,8 @@ def split_sessions(
     t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
                          timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)
     if narrow:
-        parts = materialize(t.select(ROW_COL, "session_index", "gap_s"))
-        j = full.inner_join(parts.rename(_sk_row=ROW_COL), full[ROW_COL] == parts.rename(_sk_row=ROW_COL)._sk_row)
+        parts = materialize(t.select(_sk_row=t[ROW_COL], session_index=t["session_index"], gap_s=t["gap_s"]))
+        j = full.inner_join(parts, full[ROW_COL] == parts._sk_row)
         t = j.select(*full.columns, gap_s=j["gap_s"], session_index=j["session_index"],
                      **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))})
     else:

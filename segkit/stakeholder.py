@@ -16,7 +16,6 @@ True
 from __future__ import annotations
 
 import base64
-import html
 import io
 from pathlib import Path
 from typing import Any
@@ -24,12 +23,9 @@ from typing import Any
 import pandas as pd
 
 from .artifacts import load_artifact
+from .report import _e
 
 __all__ = ["stakeholder_summary"]
-
-
-def _e(value: Any) -> str:
-    return html.escape(str(value))
 
 
 def _table(frame: pd.DataFrame, formats: dict[str, str] | None = None) -> str:
