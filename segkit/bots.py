@@ -84,7 +84,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import Data, Output, as_table, backend_of, to_pandas
+from .engine import Data, Output, as_table, epoch_us, hash64, to_pandas
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
 
@@ -596,60 +596,6 @@ def _signal_frame(events: pd.DataFrame, columns: list[str], timestamp_col: str) 
     return out.reset_index(drop=True)
 
 
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _duckdb_epoch_us(ts) -> dt.int64:  # type: ignore[no-untyped-def]
-    """DuckDB's ``epoch_us``: microseconds since the epoch of a timestamp (a plain integer read)."""
-
-
-@ibis.udf.scalar.builtin(name="unix_micros")
-def _spark_unix_micros(ts) -> dt.int64:  # type: ignore[no-untyped-def]
-    """Spark's ``unix_micros`` (3.1+): microseconds since the epoch of a timestamp."""
-
-
-@ibis.udf.scalar.builtin(name="hash")
-def _duckdb_hash(value) -> dt.uint64:  # type: ignore[no-untyped-def]
-    """DuckDB's 64-bit ``hash`` (Ibis's ``.hash()`` adds a cast through BIT)."""
-
-
-@ibis.udf.scalar.builtin(name="xxhash64")
-def _spark_xxhash64(value) -> dt.int64:  # type: ignore[no-untyped-def]
-    """Spark's 64-bit ``xxhash64`` (its ``hash`` has 32 bits: collisions at a few 10,000 visitors)."""
-
-
-def _user_hash(value: ibis.Value, backend: str | None) -> ibis.IntegerValue:
-    if backend == "duckdb":
-        return _duckdb_hash(value)
-    if backend == "pyspark":
-        return _spark_xxhash64(value)
-    return value.hash()
-
-
-def _backend_name(t: ibis.Table) -> str | None:
-    try:
-        return backend_of(t).name
-    except Exception:  # noqa: BLE001 - only picks a faster built-in; the portable form always works
-        return None
-
-
-def _micros(ts: ibis.TimestampValue, backend: str | None = None) -> ibis.IntegerValue:
-    """Whole microseconds since the epoch (exact, and without EXTRACT on time-zone-aware values).
-
-    DuckDB and Spark read the stored integer with a built-in function; on DuckDB that is about a
-    hundred times cheaper than the portable ``DATE_DIFF`` against the epoch on a time-zone-aware
-    column (0.4 s on a million rows). Finer-than-microsecond timestamps are cast first, which
-    rounds like the implicit cast of ``DATE_DIFF`` (``epoch_us`` itself would truncate).
-    """
-    typ = ts.type()
-    if typ.scale is not None and typ.scale > 6:
-        ts = ts.cast(dt.Timestamp(timezone=typ.timezone, scale=6))
-    if backend == "duckdb":
-        return _duckdb_epoch_us(ts)
-    if backend == "pyspark":
-        return _spark_unix_micros(ts)
-    origin = ibis.timestamp("1970-01-01 00:00:00", timezone=typ.timezone)
-    return ts.delta(origin, unit="microsecond")
-
-
 def bot_signals(
     events: Data,
     *,
@@ -764,7 +710,6 @@ def bot_signals(
     if (ips_listed or ranges) and not has_ip:
         check_columns(t.columns, [ip_col], what="events (ip_list / ip_ranges need IPs)")
 
-    backend = _backend_name(t)
     user = t[user_col]
     ua_value = t[user_agent_col].cast("string") if has_ua else ibis.null("string")
     ip_value = t[ip_col].cast("string") if has_ip else ibis.null("string")
@@ -775,14 +720,14 @@ def bot_signals(
     #    partition key: sorting and carrying an integer instead of the visitor's string makes the
     #    window about 1.5 times faster. Any collision (or a missing visitor) keeps the visitor.
     trip_expr = t.select(_u=user, _ua=ua_value, _ip=ip_value).distinct()
-    trip_expr = trip_expr.select("_u", _h=_user_hash(trip_expr._u, backend), _ua=trip_expr._ua, _ip=trip_expr._ip)
+    trip_expr = trip_expr.select("_u", _h=hash64(trip_expr, trip_expr._u), _ua=trip_expr._ua, _ip=trip_expr._ip)
     trip_df = to_pandas(trip_expr)
     trip_schema = trip_expr.schema()
     users = trip_df[["_u", "_h"]].drop_duplicates()
     by_hash = bool(users["_h"].notna().all() and users["_u"].notna().all() and users["_h"].is_unique)
     tri = ibis.memtable(trip_df, schema=trip_schema)
     tri = tri.rename(_k="_h") if by_hash else tri.mutate(_k=tri._u)
-    key = _user_hash(user, backend) if by_hash else user
+    key = hash64(t, user) if by_hash else user
 
     def on(left: ibis.Table, right: ibis.Table) -> list[Any]:  # joins on the key keep a missing visitor
         return ["_k"] if by_hash else [left._k.identical_to(right._k)]
@@ -793,7 +738,7 @@ def bot_signals(
     ev = t[event_col].cast("string")
     base = t.select(
         _k=key,
-        _t=_micros(t[timestamp_col], backend),
+        _t=epoch_us(t, t[timestamp_col]),
         _eng=ev.isin(list(engagement)) | ev.startswith("scroll_depth"),
     )
     w = ibis.window(group_by=base._k, order_by=base._t)

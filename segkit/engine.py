@@ -20,12 +20,14 @@ from typing import Any, Literal
 
 import duckdb
 import ibis
+import ibis.expr.datatypes as dt
 import pandas as pd
 from ibis.backends import BaseBackend
 
 from .errors import ParameterError
 
-__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish", "backend_of"]
+__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish",
+           "backend_of", "backend_name", "epoch_us", "hash64"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -162,3 +164,73 @@ def finish(expr: ibis.Table, output: Output) -> pd.DataFrame | ibis.Table:
     if output == "pandas":
         return to_pandas(expr)
     raise ParameterError("output", output, ["pandas", "ibis"])
+
+
+# ---------------------------------------------------------------------------------------------
+# Built-ins that are faster than Ibis's portable forms, picked per backend
+# ---------------------------------------------------------------------------------------------
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _duckdb_epoch_us(ts) -> dt.int64:  # type: ignore[no-untyped-def]
+    """DuckDB's ``epoch_us``: the stored microseconds of a timestamp (a plain integer read)."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _spark_unix_micros(ts) -> dt.int64:  # type: ignore[no-untyped-def]
+    """Spark's ``unix_micros`` (3.1+): microseconds since the epoch of a timestamp."""
+
+
+@ibis.udf.scalar.builtin(name="hash")
+def _duckdb_hash(value) -> dt.uint64:  # type: ignore[no-untyped-def]
+    """DuckDB's 64-bit ``hash`` (Ibis's ``.hash()`` adds a cast through BIT)."""
+
+
+@ibis.udf.scalar.builtin(name="xxhash64")
+def _spark_xxhash64(value) -> dt.int64:  # type: ignore[no-untyped-def]
+    """Spark's 64-bit ``xxhash64`` (its ``hash`` has 32 bits: collisions at a few 10,000 keys)."""
+
+
+def backend_name(expr: ibis.Table | ibis.Expr) -> str | None:
+    """Name of the backend an expression runs on (``"duckdb"``, ``"pyspark"``, ...), or None."""
+    try:
+        return backend_of(expr).name
+    except Exception:  # noqa: BLE001 - only picks a faster built-in; the portable form always works
+        return None
+
+
+_EPOCH_UTC = pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime()
+
+
+def epoch_us(t: ibis.Table | ibis.Expr, ts: ibis.TimestampValue) -> ibis.IntegerValue:
+    """Whole microseconds since 1970-01-01 UTC of ``ts`` (a column of ``t``) as int64.
+
+    DuckDB and Spark read the stored integer with a built-in function; on DuckDB that is about a
+    hundred times cheaper than the portable ``DATE_DIFF`` against the epoch on a time-zone-aware
+    column (which goes through ICU). Finer-than-microsecond timestamps (pandas' nanoseconds) are
+    cast to microseconds first, which rounds like the implicit cast of ``DATE_DIFF``.
+    """
+    typ = ts.type()
+    if typ.scale is not None and typ.scale > 6:
+        ts = ts.cast(dt.Timestamp(timezone=typ.timezone, scale=6))
+        typ = ts.type()
+    name = backend_name(t)
+    if name == "duckdb":
+        return _duckdb_epoch_us(ts)
+    if name == "pyspark":
+        return _spark_unix_micros(ts)
+    origin = ibis.literal(_EPOCH_UTC if typ.timezone else _EPOCH_UTC.replace(tzinfo=None), type=typ)
+    return ts.delta(origin, unit="microsecond").cast("int64")
+
+
+def hash64(t: ibis.Table | ibis.Expr, value: ibis.Value) -> ibis.IntegerValue:
+    """A 64-bit hash of ``value`` (a column or a struct of columns of ``t``); nulls hash alike.
+
+    Used to partition or group by many columns at once. Two different values share a hash with
+    probability about 2**-64 per pair; callers that cannot accept that check for it.
+    """
+    name = backend_name(t)
+    if name == "duckdb":
+        return _duckdb_hash(value)
+    if name == "pyspark":
+        return _spark_xxhash64(value)
+    return value.hash()

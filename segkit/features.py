@@ -36,7 +36,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from .engine import Data, Output, as_table, backend_of, finish, to_pandas
+from .engine import Data, Output, as_table, backend_of, epoch_us, finish, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .params import parse_duration
 
@@ -70,11 +70,6 @@ _US = 1_000_000
 _DAY_S = 86_400
 
 
-@ibis.udf.scalar.builtin(name="epoch_us")
-def _duckdb_epoch_us(ts: dt.Timestamp(timezone="UTC")) -> dt.int64:  # type: ignore[empty-body]
-    """DuckDB's native microseconds since the epoch."""
-
-
 @ibis.udf.agg.builtin(name="arg_min")
 def _duckdb_arg_min(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore[empty-body]
     """DuckDB's ``arg_min``: a hash aggregate, where Ibis's ``argmin`` compiles to an ordered
@@ -84,20 +79,6 @@ def _duckdb_arg_min(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore
 @ibis.udf.agg.builtin(name="arg_max")
 def _duckdb_arg_max(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore[empty-body]
     """DuckDB's ``arg_max`` (see :func:`_duckdb_arg_min`)."""
-
-
-_EPOCH = ibis.literal(pd.Timestamp("1970-01-01", tz="UTC").to_pydatetime(), type=dt.Timestamp(timezone="UTC"))
-
-
-def _epoch_us(t: ibis.Table, ts: ibis.TimestampValue) -> ibis.IntegerValue:
-    """Microseconds since 1970-01-01 UTC as int64.
-
-    On DuckDB this is the native ``epoch_us`` (time-zone arithmetic on ``TIMESTAMPTZ`` goes through
-    ICU and is ~20x slower); elsewhere the portable ``delta`` in microseconds.
-    """
-    if backend_of(t).name == "duckdb":
-        return _duckdb_epoch_us(ts)
-    return ts.delta(_EPOCH, unit="microsecond").cast("int64")
 
 
 @dataclass(frozen=True)
@@ -325,7 +306,7 @@ def _top_search_term(ctx: dict[str, Any]) -> ibis.Table:
 def _max_sessions_per_week(ctx: dict[str, Any]) -> ibis.Table:
     s, key = ctx["sessions"], ctx["user_col"]
     # Monday-based weeks from the epoch (1970-01-01 was a Thursday): tz-independent, portable
-    week = (_epoch_us(s, s.start) // (_US * _DAY_S) + 3) // 7
+    week = (epoch_us(s, s.start) // (_US * _DAY_S) + 3) // 7
     g = s.group_by([s[key], week.name("_w")]).aggregate(_n=lambda x: x.count())
     return g.group_by(g[key]).aggregate(max_sessions_per_week=g._n.max())
 
@@ -363,7 +344,7 @@ _USER: list[Feature] = [
             lambda s: sum(_any_positive(s, cols).max() for cols in CONTENT_TYPES.values()),
             uses=tuple(c for cols in CONTENT_TYPES.values() for c in cols)),
     Feature("active_days", "user", "count", "Number of distinct UTC calendar days on which a session started.",
-            lambda s: (_epoch_us(s, s.start) // (_US * _DAY_S)).nunique()),
+            lambda s: (epoch_us(s, s.start) // (_US * _DAY_S)).nunique()),
     Feature("max_sessions_per_week", "user", "count",
             "Largest number of sessions started within one calendar week (Monday to Sunday, UTC).",
             _max_sessions_per_week, stage="sessions", fill=0),
@@ -571,7 +552,7 @@ def _session_features_expr(
     _check_keys(t, [user_col, timestamp_col, event_col], session_col)
     chosen = _resolve(features, "session")
     names = {f.name for f in chosen}
-    t = t.mutate(_sk_us=_epoch_us(t, t[timestamp_col]))
+    t = t.mutate(_sk_us=epoch_us(t, t[timestamp_col]))
     gap_col = None
     if "engaged_s" in names:
         if "gap_s" in t.columns:  # split_sessions computed it in its own pass

@@ -127,9 +127,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from .engine import Data, as_table, backend_of
+from .engine import Data, as_table, backend_of, epoch_us, hash64
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
-from .features import _epoch_us
 from .params import parse_duration
 from .segments import SESSION_START, Step, _describe_step, _fmt_td, _match, _taxonomy_names
 
@@ -150,15 +149,6 @@ _ALL_USERS = "(all users)"
 _NAME_RE = re.compile(r"^[A-Za-z0-9_.-]+$")
 _NAT = np.iinfo(np.int64).min
 _HASH_KEYS = True  # key users by 64-bit hashes once they are shown one-to-one (tests switch it off)
-
-
-@ibis.udf.scalar.builtin(name="hash")
-def _duckdb_hash(value: str) -> dt.uint64:  # type: ignore[empty-body]
-    """DuckDB's native 64-bit hash (Ibis's ``hash()`` adds a costly cast through BIT to int64)."""
-
-
-def _hash(t: ibis.Table, value: ibis.StringValue) -> ibis.Value:
-    return _duckdb_hash(value) if backend_of(t).name == "duckdb" else value.hash()
 
 
 # --------------------------------------------------------------------------------------------
@@ -832,7 +822,7 @@ def _evaluate(t: ibis.Table, steps: tuple[Step, ...], exclusions: tuple[Exclusio
     ts = t[timestamp_col]
     if (ts.type().scale or 6) > 6:  # nanoseconds: DuckDB has no epoch_us(TIMESTAMPTZ_NS); times are in µs anyway
         ts = ts.cast(dt.Timestamp(timezone=ts.type().timezone, scale=6))
-    cols: dict[str, Any] = {"_sk_user": user, "_sk_us": _epoch_us(t, ts),
+    cols: dict[str, Any] = {"_sk_user": user, "_sk_us": epoch_us(t, ts),
                             "_sk_event": t[event_col].cast("string")}
     cols.update({c: t[c] for c in props})
     bcol = None
@@ -850,7 +840,7 @@ def _evaluate(t: ibis.Table, steps: tuple[Step, ...], exclusions: tuple[Exclusio
             temp.append(name)
         # every user once (exact count), with the 64-bit hash that keys them when it is one-to-one
         per = base.group_by("_sk_user").aggregate(_sk_max=base._sk_us.max())
-        per = per.mutate(_sk_uk=_hash(per, per._sk_user))
+        per = per.mutate(_sk_uk=hash64(per, per._sk_user))
         names = con.to_pyarrow(per)
         n_users = names.num_rows
         mx = pc.max(names.column("_sk_max")).as_py() if n_users else None
@@ -868,7 +858,7 @@ def _evaluate(t: ibis.Table, steps: tuple[Step, ...], exclusions: tuple[Exclusio
                                        else_=ibis.literal(0, type="int64"))
         # one projection (few Ibis layers: compiling deep expressions costs more than running them on small data)
         extra: dict[str, Any] = {"_sk_m": mask, "_sk_x": xmask}
-        kexpr = _hash(base, base._sk_user) if key == "_sk_uk" else base._sk_user
+        kexpr = hash64(base, base._sk_user) if key == "_sk_uk" else base._sk_user
         if key == "_sk_uk":
             extra["_sk_uk"] = kexpr
         if mode == 1:  # dense rank of the time among all of the user's events, before rows are dropped

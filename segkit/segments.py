@@ -112,9 +112,9 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .engine import Data, as_table, backend_of, to_pandas
+from .engine import Data, as_table, backend_of, epoch_us, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
-from .features import _US, _as_of_literal, _epoch_us, feature_registry
+from .features import _US, _as_of_literal, feature_registry
 from .params import parse_duration
 
 __all__ = [
@@ -1701,7 +1701,7 @@ class _Events:
         cols: dict[str, Any] = {
             "_sk_user": user,
             "_sk_uk": user.hash(),
-            "_sk_us": _epoch_us(t, t[timestamp_col]),
+            "_sk_us": epoch_us(t, t[timestamp_col]),
             "_sk_event": t[event_col].cast("string"),
         }
         if self.session:
@@ -2314,7 +2314,7 @@ def evaluate_segments(
         else:
             src = t if as_of_ts is None else t.filter(
                 t[timestamp_col] <= ibis.literal(as_of_ts.to_pydatetime(), type=t[timestamp_col].type()))
-            src = src.select(_sk_user=src[user_col].cast("string"), _sk_us=_epoch_us(src, src[timestamp_col]))
+            src = src.select(_sk_user=src[user_col].cast("string"), _sk_us=epoch_us(src, src[timestamp_col]))
             stats = to_pandas(src.group_by("_sk_user").aggregate(_sk_max=src._sk_us.max()))
         users = stats["_sk_user"].to_numpy(dtype=object)
         last = stats["_sk_max"].max() if len(stats) else None

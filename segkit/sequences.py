@@ -70,9 +70,8 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from .engine import Data, as_table, backend_of, to_pandas
+from .engine import Data, as_table, backend_of, epoch_us, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
-from .features import _epoch_us
 from .params import parse_duration
 
 __all__ = ["Sequences", "build_sequences", "has_event", "ITEM_KINDS", "FLOW_EVENTS"]
@@ -394,7 +393,7 @@ def build_sequences(
     if by == "session":
         keys["_sk_sess"] = t[session_col].cast("string")
     key_names = list(keys)
-    base = t.select(**keys, _sk_ts=t[timestamp_col], _sk_us=_epoch_us(t, t[timestamp_col]), _sk_row=row,
+    base = t.select(**keys, _sk_ts=t[timestamp_col], _sk_us=epoch_us(t, t[timestamp_col]), _sk_row=row,
                     _sk_item=_item_expr(t, item, event_col))
     base = base.filter(base._sk_item.notnull() & base._sk_user.notnull()
                        & base._sk_us.notnull() & (base._sk_sess.notnull() if by == "session" else True))

@@ -68,8 +68,8 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, as_table, finish, materialize, numbered, to_pandas
-from .features import _US, _epoch_us
+from .engine import ROW_COL, Data, Output, as_table, epoch_us, finish, materialize, numbered, to_pandas
+from .features import _US
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
 from .timestamps import check_timezone
@@ -196,7 +196,7 @@ def _session_columns(t: ibis.Table, td: pd.Timedelta, *, split_at_midnight: bool
     order = [ibis.asc(timestamp_col)]
     if split_on_referrer_change:
         order.append(ibis.asc(referrer_col, nulls_first=False))
-    helpers = {"_sk_us": _epoch_us(t, t[timestamp_col])}
+    helpers = {"_sk_us": epoch_us(t, t[timestamp_col])}
     if split_on_referrer_change:
         page = t["page"] if "page" in t.columns and t["page"].type().is_string() else None
         helpers["_sk_src"] = referrer_source(t[referrer_col].cast("string"), page)

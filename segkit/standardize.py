@@ -34,9 +34,8 @@ import numpy as np
 import pandas as pd
 import ua_parser
 
-from .engine import ROW_COL, Data, Output, as_table, finish
+from .engine import ROW_COL, Data, Output, as_table, epoch_us, finish, hash64
 from .errors import ParameterError, check_columns
-from .features import _epoch_us
 from .params import parse_duration
 from .schema import CANONICAL_COLUMNS
 
@@ -796,7 +795,7 @@ def find_duplicates(
         # Within a key, ordered by time then input order, a row equal to the one before it is an
         # exact duplicate, and the row before it carries the time of the last kept-or-near row
         # (an exact duplicate has the time of the row it repeats), which is what "near" compares.
-        us = _epoch_us(t, t[timestamp_col])  # integer time: TIMESTAMPTZ arithmetic is slow on DuckDB
+        us = epoch_us(t, t[timestamp_col])  # integer time: TIMESTAMPTZ arithmetic is slow on DuckDB
         w = ibis.window(group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
                         order_by=[us, *order])
         prev = us.lag().over(w)
@@ -809,7 +808,7 @@ def find_duplicates(
         w_exact = ibis.window(group_by=[exact_key], order_by=order or None)
         t = t.mutate(__segkit_exact=ibis.row_number().over(w_exact) > 0)
     if tol_us is not None and "__segkit_near" not in t.columns:
-        us = _epoch_us(t, t[timestamp_col])
+        us = epoch_us(t, t[timestamp_col])
         w_prev = ibis.window(
             group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
             order_by=[us, *([t[_ROW]] if has_row else [])],

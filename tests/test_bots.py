@@ -543,17 +543,17 @@ def test_hash_collisions_fall_back_to_the_visitor_key(monkeypatch):
     ev = _mixed_log()
     kw = {"ip_ranges": ["66.249.64.0/19"], "ua_patterns": ["acmeqa"]}
     hashed = bot_signals(ev, **kw)
-    monkeypatch.setattr(bots_mod, "_user_hash", lambda value, backend: ibis.literal(7, "int64"))  # every visitor collides
+    monkeypatch.setattr(bots_mod, "hash64", lambda table, value: ibis.literal(7, "int64"))  # every visitor collides
     _signals_equal(bot_signals(ev, **kw), hashed)
 
 
 def test_portable_expressions_match_the_duckdb_builtins(monkeypatch):
     # the generic path (DATE_DIFF to the epoch, Ibis .hash()) used for backends other than DuckDB/Spark
-    import segkit.bots as bots_mod
+    import segkit.engine as engine_mod
 
     ev = _mixed_log()
     fast = bot_signals(ev, ip_list=["81.2.69.3"])
-    monkeypatch.setattr(bots_mod, "_backend_name", lambda table: None)
+    monkeypatch.setattr(engine_mod, "backend_name", lambda expr: None)
     _signals_equal(bot_signals(ev, ip_list=["81.2.69.3"]), fast)
 
 
