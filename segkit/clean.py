@@ -19,7 +19,7 @@ starts from the raw input.
 from __future__ import annotations
 
 import itertools
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .bots import filter_bots
-from .engine import ROW_COL, Data, Output, default_connection, numbered, to_pandas
+from .engine import ROW_COL, Data, Output, default_connection, numbered, remember_kept, to_pandas
 from .errors import ParameterError, SegkitError, check_columns
 from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
 from .params import CleaningParams
@@ -181,8 +181,9 @@ def _blank(col: ibis.Value) -> ibis.BooleanValue:
 
 
 def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger, temps: _Temps,
-            unstandardized: ibis.Table | None = None) -> tuple[ibis.Table, pd.DataFrame, int]:
-    """Apply the missing-data policies; returns the table, the report and the rows left.
+            unstandardized: ibis.Table | None = None) -> tuple[ibis.Table, pd.DataFrame, int, Callable[[ibis.Table], ibis.Table] | None]:
+    """Apply the missing-data policies; returns the table, the report, the rows left and, when
+    the policies only fill values, a function that applies the same fills to another table.
 
     Everything but a model policy stays lazy: one query counts the rows, the missing values per
     column and the mode / median / mean the fills need. When no policy column is one that
@@ -201,7 +202,7 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger, temps: 
         for rec in res.report.itertuples():
             if rec.policy != "drop":
                 ledger.count("missing", "changed", f"{rec.policy}_{rec.column}", rec.rows_touched)
-        return temps.table(ibis.memtable(res.events), "missing"), res.report, len(res.events)
+        return temps.table(ibis.memtable(res.events), "missing"), res.report, len(res.events), None
     drops = [c for c, p in parsed.items() if isinstance(p, DropPolicy)]
     if drops:
         reason = ibis.cases(*[(_blank(t[c]), f"missing_{c}") for c in drops], else_=ibis.null("string"))
@@ -239,14 +240,18 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger, temps: 
         if n and value is None:
             raise ParameterError(f"cleaning.missing.{col}", policy.name, message=f"Cannot impute column {col!r}: it has no present values")
         if n:
-            fills[col] = ibis.ifelse(_blank(t[col]), ibis.literal(value).cast(t[col].type()), t[col])
+            fills[col] = value
             ledger.count("missing", "changed", f"{policy.name}_{col}", n)
         report.append({"column": col, "policy": policy.name, "rows_touched": n, "value": value})
     for col in drops:
         report.insert(0, {"column": col, "policy": "drop", "rows_touched": sum(r["rows"] for r in ledger.rows if r["reason"] == f"missing_{col}"), "value": None})
-    if fills:
-        t = t.mutate(**fills)  # lazy: cheap to recompute, evaluated by whoever reads the result
-    return t, pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"]), int(stats["_n"])
+
+    def apply(x: ibis.Table) -> ibis.Table:  # lazy: cheap to recompute, evaluated by whoever reads the result
+        if not fills:
+            return x
+        return x.mutate(**{col: ibis.ifelse(_blank(x[col]), ibis.literal(v).cast(x[col].type()), x[col]) for col, v in fills.items()})
+
+    return apply(t), pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"]), int(stats["_n"]), (None if drops else apply)
 
 
 def _join_lookup(t: ibis.Table, lookup: ibis.Table, on: list[tuple[ibis.Value, str]], columns: list[str]) -> ibis.Table:
@@ -265,15 +270,17 @@ def _lookup_counts(lookup: ibis.Table, conditions: dict[str, ibis.BooleanValue])
     return {k: int(0 if pd.isna(stats[k]) else stats[k]) for k in conditions}
 
 
-def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _Ledger) -> ibis.Table:
+def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _Ledger) -> tuple[ibis.Table, Callable[[ibis.Table], ibis.Table]]:
     """Devices, URLs and page types, computed on small tables of distinct values joined back.
 
     Devices are looked up per (label, user agent), pages per (URL, tracked page type).
 
     The lookups carry the number of rows behind each distinct value (``_n``), so the ledger's
-    "changed" counts come from them without another pass over the events.
+    "changed" counts come from them without another pass over the events. Returns the joined
+    table and a function that joins the same lookups to another table with the same columns.
     """
     cols = list(t.columns)
+    joins: list[Callable[[ibis.Table], ibis.Table]] = []
     base = t  # the distinct values come from the events before any lookup is joined
     if "device" in cols or "user_agent" in cols:
         keys = [c for c in ("device", "user_agent") if c in cols]
@@ -283,7 +290,8 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
         dev = normalize_devices(dist, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
         dev = temps.table(dev, "devices")
         new = ["device", *[c for c in dev.columns if c not in dist.columns]]
-        t = _join_lookup(t, dev, [(t[c], "_k_device" if c == "device" else c) for c in keys], new)
+        joins.append(lambda x, dev=dev, keys=keys, new=new: _join_lookup(x, dev, [(x[c], "_k_device" if c == "device" else c) for c in keys], new))
+        t = joins[-1](t)
         counts = _lookup_counts(dev, {
             "label_normalized": dev.device_raw.notnull() & (dev.device_source == "label") & (dev.device_raw != dev.device),
             "from_user_agent": dev.device_source == "user_agent",
@@ -301,8 +309,10 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
         # count page views only
         pages = assign_page_types(pages, [tuple(r) for r in params.page_type_rules], output="ibis")
         pages = temps.table(pages, "pages")
-        on = [(t.page, "_k_page")] + ([(t.page_type, "_k_page_type")] if has_type else [])
-        t = _join_lookup(t, pages, on, ["page", "page_raw", "page_type", "page_type_source"])
+        joins.append(lambda x, pages=pages, has_type=has_type: _join_lookup(
+            x, pages, [(x.page, "_k_page")] + ([(x.page_type, "_k_page_type")] if has_type else []),
+            ["page", "page_raw", "page_type", "page_type_source"]))
+        t = joins[-1](t)
         counts = _lookup_counts(pages, {
             "url_normalized": pages.page_raw.notnull() & (pages.page_raw != pages.page),
             "filled_from_url": pages.page_type_source == "rule",
@@ -311,7 +321,13 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
         ledger.count("urls", "changed", "url_normalized", counts["url_normalized"])
         ledger.count("page_types", "changed", "filled_from_url", counts["filled_from_url"])
         ledger.count("page_types", "changed", "default_other", counts["default_other"])
-    return t
+
+    def apply(x: ibis.Table) -> ibis.Table:
+        for join in joins:
+            x = join(x)
+        return x
+
+    return t, apply
 
 
 def _check_input(table: ibis.Table) -> int:
@@ -463,12 +479,13 @@ def clean_events(
     # Standardization on distinct values: devices per (label, user agent), pages per (URL,
     # tracked page type). The small lookup tables carry row counts, so the
     # ledger's changes are counted on them; the events get one join per lookup.
-    t = _standardize(t, params, temps, ledger)
+    t, standardize = _standardize(t, params, temps, ledger)
 
     # 7. missing data
     imputation = pd.DataFrame(columns=["column", "policy", "rows_touched", "value"])
+    fill: Callable[[ibis.Table], ibis.Table] | None = lambda x: x
     if params.missing:
-        t, imputation, rows_out = _impute(t, params.missing, ledger, temps, unstandardized=kept)
+        t, imputation, rows_out, fill = _impute(t, params.missing, ledger, temps, unstandardized=kept)
     else:
         rows_out = _count(t)
     quarantine: pd.DataFrame | ibis.Table
@@ -480,6 +497,10 @@ def clean_events(
     else:
         quarantine = dropped.drop(_ROW)
         out = t  # keeps the input row number in ROW_COL: later steps join narrow results on it
+        if fill is not None:
+            # the same transforms on the unfiltered input: a later step whose narrow result holds
+            # only kept rows (split_sessions) joins it to that instead of repeating the anti-join
+            remember_kept(out, unfiltered=fill(standardize(table)), kept=kept)
     result = CleanResult(
         events=out,
         quarantine=quarantine,

@@ -27,7 +27,7 @@ from ibis.backends import BaseBackend
 from .errors import ParameterError
 
 __all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish",
-           "backend_of", "backend_name", "epoch_us", "hash64"]
+           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -155,6 +155,33 @@ def materialize(expr: ibis.Table, *, con: BaseBackend | None = None) -> ibis.Tab
 
     backend = con or backend_of(expr)
     return backend.create_table(f"_segkit_{uuid.uuid4().hex[:12]}", expr, temp=True)
+
+
+_KEPT: dict[Any, tuple[ibis.Table, ibis.Table]] = {}
+_KEPT_MAX = 32
+
+
+def remember_kept(expr: ibis.Table, *, unfiltered: ibis.Table, kept: ibis.Table) -> None:
+    """Record that ``expr`` is ``unfiltered`` restricted to the rows (by :data:`ROW_COL`) of ``kept``.
+
+    ``unfiltered`` has ``expr``'s columns and computes them the same way, on every input row;
+    ``kept`` is the filtered input before those transforms (same ``ROW_COL``, and the same
+    values in the columns the transforms leave alone). :func:`segkit.clean_events` records its
+    output so that a later step whose narrow result exists only for kept rows (the session
+    numbers of :func:`segkit.split_sessions`) can join that result to ``unfiltered``, and read
+    its narrow input from ``kept``, instead of repeating the filter and the transforms.
+    """
+    if len(_KEPT) >= _KEPT_MAX:
+        _KEPT.pop(next(iter(_KEPT)))
+    _KEPT[expr.op()] = (unfiltered, kept)
+
+
+def kept_source(expr: ibis.Table) -> tuple[ibis.Table, ibis.Table] | None:
+    """``(unfiltered, kept)`` recorded for ``expr`` by :func:`remember_kept`, or None."""
+    try:
+        return _KEPT.get(expr.op())
+    except TypeError:  # pragma: no cover - an unhashable node
+        return None
 
 
 def finish(expr: ibis.Table, output: Output) -> pd.DataFrame | ibis.Table:

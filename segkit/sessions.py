@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, as_table, epoch_us, finish, materialize, numbered, to_pandas
+from .engine import ROW_COL, Data, Output, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, to_pandas
 from .features import _US
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -196,6 +196,8 @@ def _session_columns(t: ibis.Table, td: pd.Timedelta, *, split_at_midnight: bool
     order = [ibis.asc(timestamp_col)]
     if split_on_referrer_change:
         order.append(ibis.asc(referrer_col, nulls_first=False))
+    if ROW_COL in t.columns:  # ties keep input order, so which tied row shows the gap is fixed
+        order.append(ibis.asc(ROW_COL))
     helpers = {"_sk_us": epoch_us(t, t[timestamp_col])}
     if split_on_referrer_change:
         page = t["page"] if "page" in t.columns and t["page"].type().is_string() else None
@@ -231,6 +233,53 @@ def _session_columns(t: ibis.Table, td: pd.Timedelta, *, split_at_midnight: bool
     t = t.mutate(session_index=(starts.sum().over(w_sum) - 1).cast("int64"))
     t = t.drop(*[c for c in t.columns if c.startswith("_sk_")])
     return t
+
+
+def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, timestamp_col: str) -> ibis.Table | None:
+    """The inactivity rule of :func:`_session_columns` from one sort (DuckDB): a stored table of
+    ``_sk_row``, ``session_index`` and ``gap_s`` for the rows of ``t``, or None on a hash collision.
+
+    The engine sorts (64-bit hash of the visitor, time, row number) once and returns three
+    integers per row; the gaps, the new-session flags and their running count per visitor are
+    then plain array arithmetic. The SQL form needs two window passes (the running count can only
+    start once the flags exist), each a full sort. A second, independent hash of the visitor must
+    be constant within each run of the first; if it is not (two visitors share a 64-bit hash),
+    None sends the caller to the SQL form. Ties in time are ordered by row number; they are one
+    session either way (a zero gap never starts one).
+    """
+    import numpy as np
+    import pyarrow as pa
+
+    user = t[user_col]
+    spine = t.select(
+        _r=t[ROW_COL], _h=hash64(t, user), _h2=hash64(t, user.cast("string").concat("\x1f")), _us=epoch_us(t, t[timestamp_col]),
+    ).order_by(["_h", "_us", "_r"])
+    con = backend_of(t)
+    arr = con.to_pyarrow(spine)
+    n = arr.num_rows
+    rows = arr["_r"].to_numpy()
+    h = arr["_h"].to_numpy()
+    h2 = arr["_h2"].to_numpy()
+    us = arr["_us"].to_numpy()
+    del arr
+    new_user = np.ones(n, dtype=bool)
+    new_user[1:] = h[1:] != h[:-1]
+    if n and bool(np.any(~new_user[1:] & (h2[1:] != h2[:-1]))):
+        return None
+    del h, h2
+    gap = np.zeros(n, dtype="int64")
+    gap[1:] = us[1:] - us[:-1]
+    del us
+    start = new_user | (gap > int(td / pd.Timedelta(microseconds=1)))
+    number = np.cumsum(start) - 1  # running session number over all visitors
+    firsts = np.flatnonzero(new_user)
+    index = number - np.repeat(number[firsts], np.diff(np.append(firsts, n)))
+    parts = pa.table({
+        "_sk_row": pa.array(rows, type=pa.int64()),
+        "session_index": pa.array(index, type=pa.int64()),
+        "gap_s": pa.array(gap / _US, type=pa.float64(), mask=start),
+    })
+    return materialize(ibis.memtable(parts), con=con)
 
 
 def split_sessions(
@@ -347,15 +396,30 @@ def split_sessions(
         keep = [ROW_COL, user_col, timestamp_col] + ([referrer_col] if split_on_referrer_change else [])
         if split_on_referrer_change and "page" in t.columns:
             keep.append("page")
-        t = t.select(*dict.fromkeys(keep))
-    t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
-                         timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)
-    if narrow:
+        # Clean events record their unfiltered form (segkit.engine.remember_kept): the session
+        # numbers exist only for kept rows, so joining them to the unfiltered events drops the
+        # other rows with no anti-join, and the row numbers, visitors and times are read from
+        # the filtered input without the standardization lookups.
+        source = None if replaced or not isinstance(events, ibis.Table) else kept_source(events)
+        if source is not None:
+            full = source[0]
+            t = (source[1] if set(keep) <= {ROW_COL, user_col, timestamp_col} else t).select(*dict.fromkeys(keep))
+        else:
+            t = t.select(*dict.fromkeys(keep))
+    parts = None
+    if narrow and not (split_at_midnight or split_on_referrer_change) and backend_name(t) == "duckdb":
+        parts = _session_numbers_sorted(t, td, user_col=user_col, timestamp_col=timestamp_col)
+    if narrow and parts is None:
+        t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
+                             timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)
         parts = materialize(t.select(_sk_row=t[ROW_COL], session_index=t["session_index"], gap_s=t["gap_s"]))
+    if narrow:
         j = full.inner_join(parts, full[ROW_COL] == parts._sk_row)
         t = j.select(*full.columns, gap_s=j["gap_s"], session_index=j["session_index"],
                      **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))})
     else:
+        t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
+                             timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)
         t = t.mutate(**{session_col: t[user_col].cast("string").concat("-", t["session_index"].cast("string"))})
     if output == "pandas":
         t = t.order_by([user_col, "session_index", timestamp_col, event_col]

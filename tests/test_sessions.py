@@ -1,4 +1,6 @@
 
+from pathlib import Path
+
 import ibis
 import numpy as np
 import pandas as pd
@@ -326,3 +328,54 @@ def test_split_sessions_matches_brute_force(rows, timeout_min, midnight_tz, on_r
     got = to_pandas(split_sessions(df.reset_index(), output="ibis", **kwargs)).set_index("index")["session_index"]
     pd.testing.assert_series_equal(got.sort_index(), expected, check_names=False, check_index_type=False,
                                    check_dtype=False)
+
+
+# --- clean events from Parquet: the stored session numbers ---------------------------------------
+
+@pytest.fixture(scope="module")
+def parquet_clean(tmp_path_factory):
+    import segkit
+    from segkit.clean import clean_events
+    from segkit.taxonomy import load_taxonomy
+
+    shop = segkit.simulate_shop(300, n_days=14, seed=11)
+    loaded = segkit.load_events(shop.events, columns=shop.column_map, timezone=shop.timezone)
+    tax = load_taxonomy(Path(__file__).resolve().parents[1] / "parameters" / "taxonomy" / "default.yaml")
+    path = tmp_path_factory.mktemp("clean") / "events.parquet"
+    segkit.apply_taxonomy(loaded.events, tax).to_parquet(path)
+    return clean_events(str(path), output="ibis")
+
+
+def _by_row(expr):
+    from segkit.engine import ROW_COL
+
+    cols = [ROW_COL, "user_id", "timestamp", "page", "device", "session_id", "session_index", "gap_s"]
+    return to_pandas(expr.select(*cols)).sort_values(ROW_COL).reset_index(drop=True)
+
+
+def test_sorted_session_numbers_equal_the_window_form(parquet_clean, monkeypatch):
+    import segkit.engine as engine_mod
+    import segkit.sessions as sessions_mod
+
+    fast = _by_row(split_sessions(parquet_clean.events, output="ibis"))
+    assert len(fast) == parquet_clean.rows_out and fast["session_index"].max() > 0
+    monkeypatch.setattr(sessions_mod, "_session_numbers_sorted", lambda *a, **k: None)  # the two-window SQL form
+    pd.testing.assert_frame_equal(_by_row(split_sessions(parquet_clean.events, output="ibis")), fast)
+    monkeypatch.setattr(engine_mod, "_KEPT", {})  # no recorded unfiltered source: anti-join + lookups as written
+    pd.testing.assert_frame_equal(_by_row(split_sessions(parquet_clean.events, output="ibis")), fast)
+
+
+def test_a_visitor_hash_collision_falls_back_to_the_window_form(parquet_clean, monkeypatch):
+    import segkit.sessions as sessions_mod
+
+    fast = _by_row(split_sessions(parquet_clean.events, output="ibis"))
+    real, calls = sessions_mod.hash64, []
+
+    def colliding(t, value):  # every visitor gets the same first hash; the second still differs
+        calls.append(value)
+        return ibis.literal(7, "uint64") if len(calls) % 2 else real(t, value)
+
+    monkeypatch.setattr(sessions_mod, "hash64", colliding)
+    assert sessions_mod._session_numbers_sorted(parquet_clean.events.select("__segkit_row", "user_id", "timestamp"),
+                                                pd.Timedelta("30min"), user_col="user_id", timestamp_col="timestamp") is None
+    pd.testing.assert_frame_equal(_by_row(split_sessions(parquet_clean.events, output="ibis")), fast)
