@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .bots import filter_bots
-from .engine import ROW_COL, Data, Output, default_connection, numbered, remember_kept, to_pandas
+from .engine import ROW_COL, Data, Output, default_connection, hash64, numbered, remember_kept, to_pandas
 from .errors import ParameterError, SegkitError, check_columns
 from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
 from .params import CleaningParams
@@ -254,11 +254,32 @@ def _impute(t: ibis.Table, policies: Mapping[str, Any], ledger: _Ledger, temps: 
     return apply(t), pd.DataFrame(report, columns=["column", "policy", "rows_touched", "value"]), int(stats["_n"]), (None if drops else apply)
 
 
-def _join_lookup(t: ibis.Table, lookup: ibis.Table, on: list[tuple[ibis.Value, str]], columns: list[str]) -> ibis.Table:
-    """Left-join a small lookup on null-safe key equality; ``columns`` of the lookup replace
-    the same-named columns of ``t`` in place or are appended after them."""
+def _key_hash(t: ibis.Table, values: list[ibis.Value]) -> ibis.IntegerValue:
+    return hash64(t, ibis.struct({f"k{i}": v for i, v in enumerate(values)}))
+
+
+def _hashed_lookup(lookup: ibis.Table, key_cols: list[str], temps: _Temps, name: str) -> tuple[ibis.Table, bool]:
+    """Store a lookup with a 64-bit hash of its key (``_h``); True when the hashes are distinct.
+
+    Joining the events on one integer instead of null-safe equality of two strings is several
+    times cheaper; the lookup holds every key the kept events have, so distinct hashes in the
+    lookup make the join exact (otherwise the caller joins on the keys themselves).
+    """
+    stored = temps.table(lookup.mutate(_h=_key_hash(lookup, [lookup[c] for c in key_cols])), name)
+    stats = to_pandas(stored.aggregate(n=stored.count(), u=stored._h.nunique())).iloc[0]
+    return stored, int(stats["n"]) == int(stats["u"])
+
+
+def _join_lookup(t: ibis.Table, lookup: ibis.Table, on: list[tuple[ibis.Value, str]], columns: list[str],
+                 hashed: bool = False) -> ibis.Table:
+    """Left-join a small lookup on null-safe key equality (or on its key hash ``_h`` when
+    ``hashed``); ``columns`` of the lookup replace the same-named columns of ``t`` in place or
+    are appended after them."""
     lk = lookup.rename(**{f"_lk_{c}": c for c in lookup.columns})
-    cond = [expr.identical_to(lk[f"_lk_{col}"]) for expr, col in on]
+    if hashed:
+        cond = [_key_hash(t, [expr for expr, _ in on]) == lk._lk__h]
+    else:
+        cond = [expr.identical_to(lk[f"_lk_{col}"]) for expr, col in on]
     j = t.left_join(lk, cond)
     picked = [lk[f"_lk_{c}"].name(c) if c in columns else j[c] for c in t.columns]
     return j.select(*picked, *[lk[f"_lk_{c}"].name(c) for c in columns if c not in t.columns])
@@ -288,9 +309,10 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
         dist = dist.mutate(_k_device=dist.device) if "device" in cols else dist.mutate(device=ibis.null("string"))
         ua = "user_agent" if "user_agent" in cols else None
         dev = normalize_devices(dist, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
-        dev = temps.table(dev, "devices")
         new = ["device", *[c for c in dev.columns if c not in dist.columns]]
-        joins.append(lambda x, dev=dev, keys=keys, new=new: _join_lookup(x, dev, [(x[c], "_k_device" if c == "device" else c) for c in keys], new))
+        dev, dev_hashed = _hashed_lookup(dev, ["_k_device" if c == "device" else c for c in keys], temps, "devices")
+        joins.append(lambda x, dev=dev, keys=keys, new=new, hashed=dev_hashed: _join_lookup(
+            x, dev, [(x[c], "_k_device" if c == "device" else c) for c in keys], new, hashed))
         t = joins[-1](t)
         counts = _lookup_counts(dev, {
             "label_normalized": dev.device_raw.notnull() & (dev.device_source == "label") & (dev.device_raw != dev.device),
@@ -308,10 +330,10 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
         # add-to-cart on a product page is a product-page event); features that count pages
         # count page views only
         pages = assign_page_types(pages, [tuple(r) for r in params.page_type_rules], output="ibis")
-        pages = temps.table(pages, "pages")
-        joins.append(lambda x, pages=pages, has_type=has_type: _join_lookup(
+        pages, pages_hashed = _hashed_lookup(pages, ["_k_page"] + (["_k_page_type"] if has_type else []), temps, "pages")
+        joins.append(lambda x, pages=pages, has_type=has_type, hashed=pages_hashed: _join_lookup(
             x, pages, [(x.page, "_k_page")] + ([(x.page_type, "_k_page_type")] if has_type else []),
-            ["page", "page_raw", "page_type", "page_type_source"]))
+            ["page", "page_raw", "page_type", "page_type_source"], hashed))
         t = joins[-1](t)
         counts = _lookup_counts(pages, {
             "url_normalized": pages.page_raw.notnull() & (pages.page_raw != pages.page),

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+import ibis
 import pandas as pd
 import pytest
 
@@ -142,3 +143,14 @@ def test_parquet_input_and_ibis_output(tmp_path):
     res = clean_events(str(path), output="ibis")
     assert res.rows_out == 2 and res.events.count().execute() == 2
     assert int(res.quarantine.count().execute()) == res.rows_dropped
+
+
+def test_lookup_hash_collisions_fall_back_to_joining_on_the_keys(shop_clean, monkeypatch):
+    import segkit.clean as clean_mod
+
+    _, loaded, res = shop_clean
+    events = segkit.apply_taxonomy(loaded.events, TAX)
+    monkeypatch.setattr(clean_mod, "_key_hash", lambda t, values: ibis.literal(7, "uint64"))  # every key collides
+    again = clean_events(events, CleaningParams(), rejected=loaded.rejected)
+    pd.testing.assert_frame_equal(again.events, res.events)
+    pd.testing.assert_frame_equal(again.ledger, res.ledger)
