@@ -27,7 +27,7 @@ from ibis.backends import BaseBackend
 from .errors import ParameterError
 
 __all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish",
-           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source"]
+           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -143,6 +143,19 @@ def to_pandas(expr: ibis.Table | ibis.Expr, *, con: BaseBackend | None = None) -
     if isinstance(expr, ibis.Table):
         return backend.to_pyarrow(expr).to_pandas()
     return backend.execute(expr)
+
+
+def arrow_batches(expr: ibis.Table, *, batch_size: int = 1 << 20, con: BaseBackend | None = None) -> Any:
+    """Execute ``expr`` and iterate over its result as Arrow record batches (in result order).
+
+    On DuckDB this reads the result with DuckDB's own Arrow reader (Ibis 12's
+    ``to_pyarrow_batches`` calls a method DuckDB 2 removed); elsewhere Ibis's batches.
+    """
+    backend = con or backend_of(expr)
+    if backend.name == "duckdb":
+        backend._run_pre_execute_hooks(expr)  # registers memtables the expression reads
+        return iter(backend.con.sql(str(backend.compile(expr))).to_arrow_reader(batch_size))
+    return iter(backend.to_pyarrow_batches(expr, chunk_size=batch_size))
 
 
 def materialize(expr: ibis.Table, *, con: BaseBackend | None = None) -> ibis.Table:

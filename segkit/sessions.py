@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, to_pandas
+from .engine import ROW_COL, Data, Output, arrow_batches, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, to_pandas
 from .features import _US
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -235,6 +235,9 @@ def _session_columns(t: ibis.Table, td: pd.Timedelta, *, split_at_midnight: bool
     return t
 
 
+_SPINE_BATCH = 1 << 20
+
+
 def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, timestamp_col: str) -> ibis.Table | None:
     """The inactivity rule of :func:`_session_columns` from one sort (DuckDB): a stored table of
     ``_sk_row``, ``session_index`` and ``gap_s`` for the rows of ``t``, or None on a hash collision.
@@ -255,29 +258,49 @@ def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, t
         _r=t[ROW_COL], _h=hash64(t, user), _h2=hash64(t, user.cast("string").concat("\x1f")), _us=epoch_us(t, t[timestamp_col]),
     ).order_by(["_h", "_us", "_r"])
     con = backend_of(t)
-    arr = con.to_pyarrow(spine)
-    n = arr.num_rows
-    rows = arr["_r"].to_numpy()
-    h = arr["_h"].to_numpy()
-    h2 = arr["_h2"].to_numpy()
-    us = arr["_us"].to_numpy()
-    del arr
-    new_user = np.ones(n, dtype=bool)
-    new_user[1:] = h[1:] != h[:-1]
-    if n and bool(np.any(~new_user[1:] & (h2[1:] != h2[:-1]))):
-        return None
-    del h, h2
-    gap = np.zeros(n, dtype="int64")
-    gap[1:] = us[1:] - us[:-1]
-    del us
-    start = new_user | (gap > int(td / pd.Timedelta(microseconds=1)))
-    number = np.cumsum(start) - 1  # running session number over all visitors
-    firsts = np.flatnonzero(new_user)
-    index = number - np.repeat(number[firsts], np.diff(np.append(firsts, n)))
+    timeout_us = int(td / pd.Timedelta(microseconds=1))
+    # streamed in sorted batches (memory stays at one batch plus the three output columns);
+    # the state carried across a batch boundary is the last row's visitor, time and numbers
+    last_h = last_h2 = last_us = None
+    number_base, user_first = 0, 0
+    out_rows, out_index, out_gap = [], [], []
+    for batch in arrow_batches(spine, batch_size=_SPINE_BATCH, con=con):
+        n = batch.num_rows
+        if not n:
+            continue
+        h = batch.column("_h").to_numpy()
+        h2 = batch.column("_h2").to_numpy()
+        us = batch.column("_us").to_numpy()
+        new_user = np.ones(n, dtype=bool)
+        new_user[1:] = h[1:] != h[:-1]
+        same = ~new_user[1:] & (h2[1:] != h2[:-1])
+        if last_h is not None:
+            new_user[0] = h[0] != last_h
+            if not new_user[0] and h2[0] != last_h2:
+                return None
+        if bool(np.any(same)):
+            return None
+        gap = np.zeros(n, dtype="int64")
+        gap[1:] = us[1:] - us[:-1]
+        if last_us is not None:
+            gap[0] = us[0] - last_us
+        start = new_user | (gap > timeout_us)
+        number = number_base + np.cumsum(start) - 1  # running session number over all visitors
+        # the number of each row's visitor's first session: carried in from the last batch for
+        # the rows before this batch's first new visitor
+        firsts = np.flatnonzero(new_user)
+        first_number = np.full(n, user_first, dtype="int64")
+        if len(firsts):
+            first_number[firsts[0]:] = np.repeat(number[firsts], np.diff(np.append(firsts, n)))
+        out_rows.append(batch.column("_r").to_numpy())
+        out_index.append(number - first_number)
+        out_gap.append(pa.array(gap / _US, type=pa.float64(), mask=start))
+        last_h, last_h2, last_us = h[-1], h2[-1], us[-1]
+        number_base, user_first = int(number[-1]) + 1, int(first_number[-1])
     parts = pa.table({
-        "_sk_row": pa.array(rows, type=pa.int64()),
-        "session_index": pa.array(index, type=pa.int64()),
-        "gap_s": pa.array(gap / _US, type=pa.float64(), mask=start),
+        "_sk_row": pa.array(np.concatenate(out_rows) if out_rows else np.empty(0, "int64"), type=pa.int64()),
+        "session_index": pa.array(np.concatenate(out_index) if out_index else np.empty(0, "int64"), type=pa.int64()),
+        "gap_s": pa.chunked_array(out_gap, type=pa.float64()).combine_chunks() if out_gap else pa.array([], pa.float64()),
     })
     return materialize(ibis.memtable(parts), con=con)
 

@@ -359,6 +359,8 @@ def test_sorted_session_numbers_equal_the_window_form(parquet_clean, monkeypatch
 
     fast = _by_row(split_sessions(parquet_clean.events, output="ibis"))
     assert len(fast) == parquet_clean.rows_out and fast["session_index"].max() > 0
+    monkeypatch.setattr(sessions_mod, "_SPINE_BATCH", 97)  # many batch boundaries inside visitors and sessions
+    pd.testing.assert_frame_equal(_by_row(split_sessions(parquet_clean.events, output="ibis")), fast)
     monkeypatch.setattr(sessions_mod, "_session_numbers_sorted", lambda *a, **k: None)  # the two-window SQL form
     pd.testing.assert_frame_equal(_by_row(split_sessions(parquet_clean.events, output="ibis")), fast)
     monkeypatch.setattr(engine_mod, "_KEPT", {})  # no recorded unfiltered source: anti-join + lookups as written
