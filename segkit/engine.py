@@ -26,7 +26,7 @@ from ibis.backends import BaseBackend
 
 from .errors import ParameterError
 
-__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "as_table", "numbered", "to_pandas", "materialize", "finish",
+__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "use_engine", "as_table", "numbered", "to_pandas", "materialize", "finish",
            "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
@@ -36,13 +36,25 @@ ROW_COL = "__segkit_row"
 """Column holding the input row number (0-based, input order) that :func:`numbered` adds."""
 
 
-def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None, memory_limit: str | None = None) -> BaseBackend:
-    """Open a new in-process DuckDB connection (other backends come through Ibis the same way)."""
+def connect(backend: Literal["duckdb", "spark"] = "duckdb", *, threads: int | None = None, memory_limit: str | None = None,
+            temp_directory: str | None = None, spark_master: str = "local[2]", spark_config: dict[str, Any] | None = None) -> BaseBackend:
+    """Open a new engine connection: in-process DuckDB, or PySpark through the Ibis pyspark backend.
+
+    DuckDB takes ``threads``, ``memory_limit`` (past it, sorts, joins and aggregates spill to
+    ``temp_directory``); Spark takes ``spark_master`` and ``spark_config`` (see
+    :func:`segkit.spark.spark_session`).
+    """
+    if backend == "spark":
+        from .spark import spark_connection, spark_session
+
+        return spark_connection(spark_session(spark_master, config=spark_config))
     if backend != "duckdb":
-        raise ParameterError("backend", backend, ["duckdb"])
+        raise ParameterError("backend", backend, ["duckdb", "spark"])
     kwargs: dict[str, Any] = {"threads": threads or os.cpu_count() or 2}
     if memory_limit:
         kwargs["memory_limit"] = memory_limit
+    if temp_directory:
+        kwargs["temp_directory"] = temp_directory
     con = ibis.duckdb.connect(**kwargs)
     try:  # no progress bars in logs; inside Jupyter duckdb refuses the setting without ipywidgets
         con.raw_sql("SET enable_progress_bar = false")
@@ -52,10 +64,40 @@ def connect(backend: Literal["duckdb"] = "duckdb", *, threads: int | None = None
 
 
 def default_connection() -> BaseBackend:
-    """The process-wide DuckDB connection segkit uses when none is given."""
+    """The process-wide connection segkit uses when none is given (DuckDB unless :func:`use_engine` chose another)."""
     global _DEFAULT
     if _DEFAULT is None:
         _DEFAULT = connect()
+    return _DEFAULT
+
+
+def use_engine(params: Any = None) -> BaseBackend:
+    """Make the engine of a parameter set's ``engine`` section the process-wide default and return it.
+
+    ``params`` is a :class:`segkit.params.EngineParams`, a mapping of its fields, or None (DuckDB
+    with its defaults). Paths and tables given to segkit afterwards are read and transformed on
+    that engine.
+
+    Examples
+    --------
+    >>> use_engine({"name": "duckdb", "duckdb_threads": 2}).name
+    'duckdb'
+    """
+    from .params import EngineParams
+
+    if params is None:
+        params = EngineParams()
+    elif not isinstance(params, EngineParams):
+        try:
+            params = EngineParams.model_validate(dict(params))
+        except Exception as exc:
+            raise ParameterError("engine", dict(params), message=f"Invalid engine parameters: {exc}") from None
+    global _DEFAULT
+    if params.name == "spark":
+        _DEFAULT = connect("spark", spark_master=params.spark_master, spark_config=dict(params.spark_config))
+    else:
+        _DEFAULT = connect("duckdb", threads=params.duckdb_threads, memory_limit=params.duckdb_memory_limit,
+                           temp_directory=params.duckdb_temp_directory)
     return _DEFAULT
 
 

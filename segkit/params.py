@@ -24,6 +24,7 @@ from .errors import ParameterError, did_you_mean, format_allowed
 __all__ = [
     "Params",
     "DataParams",
+    "EngineParams",
     "SimulateParams",
     "CleaningParams",
     "SessionParams",
@@ -349,6 +350,35 @@ class ActivationParams(_Section):
         return v
 
 
+class EngineParams(_Section):
+    """Where the event-level transforms run: loading, cleaning, sessions, features, rule segments.
+
+    ``duckdb`` (default) runs in process and spills to disk past ``duckdb_memory_limit``;
+    ``spark`` runs the same Ibis definitions on PySpark (the ``spark`` extra and Java 17+),
+    against ``spark_master`` (``local[2]``, ``spark://host:7077``, ``yarn``, ...).
+    """
+
+    name: Literal["duckdb", "spark"] = Field("duckdb", description="engine: duckdb (in process) or spark")
+    duckdb_memory_limit: str | None = Field(None, pattern=r"^\s*\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)\s*$",
+                                            description="DuckDB memory limit, e.g. '6GB' (DuckDB's default: 80% of RAM)")
+    duckdb_threads: int | None = Field(None, ge=1, description="DuckDB threads (default: all cores)")
+    duckdb_temp_directory: str | None = Field(None, description="where DuckDB spills past its memory limit")
+    spark_master: str = Field("local[2]", min_length=1, description="Spark master URL")
+    spark_config: dict[str, str | int | float | bool] = Field(
+        default_factory=dict, description="extra Spark settings, e.g. {spark.executor.memory: 4g}"
+    )
+
+    @model_validator(mode="after")
+    def _one_engine(self) -> EngineParams:
+        if self.name == "spark":
+            for key in ("duckdb_memory_limit", "duckdb_threads", "duckdb_temp_directory"):
+                if getattr(self, key) is not None:
+                    raise ValueError(f"engine.{key} is set but engine.name is 'spark'; it only applies to duckdb")
+        elif self.spark_config:
+            raise ValueError("engine.spark_config is set but engine.name is 'duckdb'; set name: spark to use it")
+        return self
+
+
 class ReportParams(_Section):
     """How ``make report`` executes notebooks."""
 
@@ -373,6 +403,7 @@ class Params(_Section):
     seed: int = Field(0, ge=0, description="seed of every random step")
     taxonomy: str = Field("parameters/taxonomy/default.yaml", description="event taxonomy / tracking plan")
     data: DataParams = Field(default_factory=DataParams)
+    engine: EngineParams = Field(default_factory=EngineParams)
     simulate: SimulateParams = Field(default_factory=SimulateParams)
     cleaning: CleaningParams = Field(default_factory=CleaningParams)
     sessions: SessionParams = Field(default_factory=SessionParams)
@@ -431,6 +462,7 @@ class Params(_Section):
 
 _SECTIONS: dict[str, type[_Section]] = {
     "data": DataParams,
+    "engine": EngineParams,
     "simulate": SimulateParams,
     "cleaning": CleaningParams,
     "sessions": SessionParams,

@@ -35,3 +35,35 @@ def test_another_table_is_numbered_once_and_a_numbered_one_is_kept():
     n = numbered(t)
     assert sorted(to_pandas(n)[ROW_COL].tolist()) == [0, 1]
     assert numbered(n) is n
+
+
+def test_use_engine_makes_a_configured_duckdb_the_default(monkeypatch):
+    import segkit.engine as engine_mod
+
+    monkeypatch.setattr(engine_mod, "_DEFAULT", None)
+    con = engine_mod.use_engine({"name": "duckdb", "duckdb_threads": 1, "duckdb_memory_limit": "1GB"})
+    assert engine_mod.default_connection() is con
+    assert con.raw_sql("SELECT current_setting('threads')").fetchone()[0] == 1
+    assert con.raw_sql("SELECT current_setting('memory_limit')").fetchone()[0] in {"1.0 GB", "953.6 MiB", "1000.0 MB"}
+
+
+def test_engine_parameters_are_checked():
+    from segkit.engine import use_engine
+
+    with pytest.raises(ParameterError, match="engine"):
+        use_engine({"name": "polars"})
+    with pytest.raises(ParameterError, match="duckdb_threads"):
+        use_engine({"name": "spark", "duckdb_threads": 2})
+    with pytest.raises(ParameterError, match="spark_config"):
+        use_engine({"name": "duckdb", "spark_config": {"spark.executor.memory": "4g"}})
+
+
+def test_epoch_us_portable_form_matches_duckdb_and_takes_nanoseconds(monkeypatch):
+    import segkit.engine as engine_mod
+
+    ts = pd.to_datetime(["1970-01-01 00:00:01", "2024-02-29 12:34:56.789123"], utc=True, format="ISO8601").as_unit("ns")
+    t = engine_mod.as_table(pd.DataFrame({"ts": ts}))
+    fast = engine_mod.to_pandas(t.select(us=engine_mod.epoch_us(t, t.ts)))["us"].tolist()
+    monkeypatch.setattr(engine_mod, "backend_name", lambda expr: None)
+    portable = engine_mod.to_pandas(t.select(us=engine_mod.epoch_us(t, t.ts)))["us"].tolist()
+    assert fast == portable == [1_000_000, int(ts[1].value // 1000)]
