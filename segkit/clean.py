@@ -170,10 +170,6 @@ class _Temps:
         self.names.clear()
 
 
-def _count(t: ibis.Table) -> int:
-    return int(to_pandas(t.aggregate(n=t.count()))["n"].iloc[0])
-
-
 def _blank(col: ibis.Value) -> ibis.BooleanValue:
     if col.type().is_string():
         return col.isnull() | (col.strip() == "")
@@ -467,14 +463,18 @@ def clean_events(
     bot_table = ibis.memtable(flagged.astype({"_bot_user": "string", "_bot_reasons": "string"}), schema={"_bot_user": "string", "_bot_reasons": "string"})
 
     compared = [c for c in CANONICAL_COLUMNS if c in table.columns and c != "timestamp"]  # find_duplicates' default
+    # the duplicate check's window sorts only integers (row, key hash, time); the few flagged
+    # rows are joined to the narrow (row, visitor, taxonomy flag, detail) projection
+    keyed = table.select(_ROW, "timestamp", _key=ibis.struct({c: table[c] for c in compared}).hash())
+    dup = find_duplicates(keyed, tolerance=params.dedup_tolerance, key_cols=["_key"], exact_cols=["_key", "timestamp"], output="ibis")
+    dup = dup.filter(dup.duplicate.notnull()).select(_dup_row=dup[_ROW], duplicate=dup.duplicate)
     narrow = table.select(
-        _ROW, "user_id", "timestamp",
-        _key=ibis.struct({c: table[c] for c in compared}).hash(),
+        _ROW, "user_id",
         _unknown=(table.event_category == "unknown") if drop_unknown else ibis.literal(False),
         _detail=table.raw_event if "raw_event" in table.columns else table.event,
     )
-    d = find_duplicates(narrow, tolerance=params.dedup_tolerance, key_cols=["_key"], exact_cols=["_key", "timestamp"], output="ibis")
-    d = d.left_join(bot_table, d.user_id == bot_table._bot_user)
+    d = narrow.left_join(bot_table, narrow.user_id == bot_table._bot_user)
+    d = d.left_join(dup, d[_ROW] == dup._dup_row)
     d = d.select(
         _ROW,
         reason=ibis.cases(
@@ -508,13 +508,15 @@ def clean_events(
     fill: Callable[[ibis.Table], ibis.Table] | None = lambda x: x
     if params.missing:
         t, imputation, rows_out, fill = _impute(t, params.missing, ledger, temps, unstandardized=kept)
-    else:
-        rows_out = _count(t)
+    else:  # every input row is either kept or has one decision (users and rows are unique in the joins)
+        rows_out = n_input - int(counts["rows"].sum())
     quarantine: pd.DataFrame | ibis.Table
     if output == "pandas":
         quarantine = pd.concat(ledger.quarantine, ignore_index=True) if ledger.quarantine else pd.DataFrame(columns=["step", "reason", "detail"])
         quarantine = quarantine.drop(columns=[_ROW], errors="ignore")
         out: pd.DataFrame | ibis.Table = to_pandas(t.order_by(_ROW).drop(_ROW)).reset_index(drop=True)
+        if len(out) != rows_out:  # pragma: no cover - a broken invariant, not a user error
+            raise SegkitError(f"Cleaning kept {len(out):,} rows but the ledger expects {rows_out:,}")
         temps.release()
     else:
         quarantine = dropped.drop(_ROW)

@@ -34,7 +34,7 @@ import numpy as np
 import pandas as pd
 import ua_parser
 
-from .engine import ROW_COL, Data, Output, as_table, epoch_us, finish, hash64
+from .engine import ROW_COL, Data, Output, as_table, backend_name, epoch_us, finish, hash64
 from .errors import ParameterError, check_columns
 from .params import parse_duration
 from .schema import CANONICAL_COLUMNS
@@ -796,13 +796,24 @@ def find_duplicates(
         # exact duplicate, and the row before it carries the time of the last kept-or-near row
         # (an exact duplicate has the time of the row it repeats), which is what "near" compares.
         us = epoch_us(t, t[timestamp_col])  # integer time: TIMESTAMPTZ arithmetic is slow on DuckDB
-        w = ibis.window(group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
-                        order_by=[us, *order])
-        prev = us.lag().over(w)
+        if key_cols and backend_name(t) == "duckdb":
+            # nearly every key is its own partition: one ordered window over (key, time, row),
+            # comparing the previous row's key, sorts in parallel without hash-partitioning first
+            key = t[key_cols[0]] if len(key_cols) == 1 and t[key_cols[0]].type().is_integer() else hash64(
+                t, ibis.struct({c: t[c] for c in key_cols}))
+            t = t.mutate(__segkit_k=key, __segkit_us=us)
+            w = ibis.window(order_by=[t.__segkit_k, t.__segkit_us, *[t[_ROW]] * has_row])
+            prev = ibis.ifelse(t.__segkit_k.lag().over(w) == t.__segkit_k, t.__segkit_us.lag().over(w), ibis.null("int64"))
+            us = t.__segkit_us
+        else:
+            w = ibis.window(group_by=[ibis.struct({c: t[c] for c in key_cols}).hash()] if key_cols else None,
+                            order_by=[us, *order])
+            prev = us.lag().over(w)
         t = t.mutate(
             __segkit_exact=(prev == us).fill_null(False),
-            __segkit_near=prev.notnull() & (prev != us) & (us - prev <= tol_us),
+            __segkit_near=(prev.notnull() & (prev != us) & (us - prev <= tol_us)).fill_null(False),
         )
+        t = t.drop(*[c for c in ("__segkit_k", "__segkit_us") if c in t.columns])
     else:
         exact_key = ibis.struct({c: t[c] for c in exact}).hash()
         w_exact = ibis.window(group_by=[exact_key], order_by=order or None)

@@ -558,3 +558,22 @@ def test_row_order_survives_a_larger_shuffled_log():
     out = normalize_urls(ev)
     expected = ev["page"].map({"/cart/": "/cart", "/": "/", "https://shop.example.com/product/p1?sid=1": "/product/p1"})
     assert out["page"].tolist() == expected.tolist()
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(rows=st.lists(st.tuples(st.sampled_from(["u", "v"]), st.sampled_from(["click", "view"]),
+                               st.sampled_from([0, 0.4, 0.9, 1.0, 1.5, 3, 3.2]), st.sampled_from(["/a", "/b", None])),
+                     max_size=25))
+def test_whole_row_duplicates_same_on_duckdb_and_the_portable_window(rows):
+    # key_cols=None: DuckDB's single ordered window vs the partitioned window other engines use
+    import segkit.standardize as std_mod
+
+    df = _log(rows)
+    fast = find_duplicates(df, key_cols=None)["duplicate"].tolist()
+    real = std_mod.backend_name
+    try:
+        std_mod.backend_name = lambda expr: None
+        portable = find_duplicates(df, key_cols=None)["duplicate"].tolist()
+    finally:
+        std_mod.backend_name = real
+    assert fast == portable
