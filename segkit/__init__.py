@@ -22,10 +22,12 @@ The public surface, by step of the notebook series:
 - activation and monitoring: :mod:`segkit.activation`, :mod:`segkit.monitoring`,
   :mod:`segkit.experiments`; the report headline: :mod:`segkit.stakeholder`
 - run artifacts: :func:`save_artifact`, :func:`load_artifact`, :func:`load_source`, :func:`record_source`
+- the PySpark engine (optional extra ``spark``): :mod:`segkit.spark` (session, Ibis connection,
+  PrefixSpan and K-Means on Spark MLlib); importing it does not import pyspark
 """
 from importlib.metadata import version as _version
 
-from . import activation, clustering, experiments, intent, membership, monitoring, plots, stakeholder, states
+from . import activation, clustering, experiments, intent, membership, monitoring, plots, spark, stakeholder, states
 from .bots import BotResult, bot_signals, classify_user_agents, filter_bots, score_bots
 from .clean import CleanResult, access_log_bot_report, clean_events, compare_quality, pipeline_summary, quality_report
 from .features import build_user_features, feature_percentiles, feature_registry
@@ -126,6 +128,7 @@ __all__ = [
     "monitoring",
     "experiments",
     "stakeholder",
+    "spark",
     "Segment",
     "load_segments",
     "validate_segments",
