@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .bots import filter_bots
-from .engine import ROW_COL, Data, Output, default_connection, hash64, numbered, remember_kept, to_pandas
+from .engine import ROW_COL, Data, Output, backend_of, drop_temp, hash64, materialize, numbered, remember_kept, to_pandas
 from .errors import ParameterError, SegkitError, check_columns
 from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
 from .params import CleaningParams
@@ -149,24 +149,22 @@ class _Ledger:
 
 
 class _Temps:
-    """DuckDB temp tables one cleaning call creates; dropped at the end unless the result needs them."""
+    """Temp tables one cleaning call creates on its engine; dropped at the end unless the result needs them."""
 
-    def __init__(self) -> None:
+    def __init__(self, con: Any) -> None:
+        self.con = con
         self.names: list[str] = []
 
     def table(self, expr: ibis.Table, name: str) -> ibis.Table:
         """Compute ``expr`` once into a temp table (only small or narrow tables go here)."""
-        con = default_connection()
         table_name = f"_segkit_clean_{name}_{next(_COUNTER)}"
-        out = con.create_table(table_name, expr, temp=True)
+        out = materialize(expr, con=self.con, name=table_name)
         self.names.append(table_name)
         return out
 
     def release(self) -> None:
-        con = default_connection()
         for name in self.names:
-            # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
-            con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+            drop_temp(self.con, name)
         self.names.clear()
 
 
@@ -428,7 +426,7 @@ def clean_events(
     table = numbered(events)  # input row numbers without copying the rows (see segkit.engine.numbered)
     n_input = _check_input(table)
     ledger = _Ledger()
-    temps = _Temps()
+    temps = _Temps(backend_of(table))
     if rejected is not None and len(rejected):
         check_columns(rejected.columns, ["reason"], what="rejected")
         q = rejected.assign(step="read", detail=rejected.get("raw", pd.Series("", index=rejected.index)).astype("string"))

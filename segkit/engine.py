@@ -27,7 +27,7 @@ from ibis.backends import BaseBackend
 from .errors import ParameterError
 
 __all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "use_engine", "as_table", "numbered", "to_pandas", "materialize", "finish",
-           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches"]
+           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches", "drop_temp"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -106,12 +106,25 @@ def as_table(data: Data, *, con: BaseBackend | None = None, name: str = "data") 
     if isinstance(data, ibis.Table):
         return data
     if isinstance(data, pd.DataFrame):
+        if con is not None and con.name == "pyspark":  # a frame joined with Spark tables lives on Spark
+            return materialize(ibis.memtable(data), con=con)
         return ibis.memtable(data)
     if isinstance(data, (str, Path)):
-        return (con or default_connection()).read_parquet(_parquet_path(data), table_name=None)
+        backend = con or default_connection()
+        if backend.name == "pyspark":
+            return _spark_parquet(backend, _parquet_path(data), numbered=False)
+        return backend.read_parquet(_parquet_path(data), table_name=None)
     raise ParameterError(
         "data", type(data).__name__, message=f"Expected a pandas DataFrame, a Parquet path or an Ibis table, got {type(data).__name__}"
     )
+
+
+def bound_backend(expr: ibis.Table) -> BaseBackend | None:
+    """The backend ``expr`` is bound to, or None for an unbound one (in-memory tables only)."""
+    try:
+        return expr._find_backend(use_default=False)
+    except Exception:  # noqa: BLE001
+        return None
 
 
 def _parquet_path(data: str | Path) -> str:
@@ -158,13 +171,38 @@ def numbered(data: Data, *, con: BaseBackend | None = None) -> ibis.Table:
         if metas and not {"filename", "file_row_number"} & set(metas[0].schema.names):
             sizes = [m.num_rows for m in metas]
             offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype("int64")
-            raw = (con or default_connection()).read_parquet(files, filename=True, file_row_number=True)
+            backend = con or default_connection()
+            if backend.name == "pyspark":
+                return _spark_parquet(backend, files, numbered=True, offsets=dict(zip(files, offsets.tolist())))
+            raw = backend.read_parquet(files, filename=True, file_row_number=True)
             offset = ibis.cases(*[(raw.filename == f, int(o)) for f, o in zip(files, offsets)], else_=0) if len(files) > 1 else 0
             return raw.mutate(**{ROW_COL: raw.file_row_number + offset}).drop("filename", "file_row_number")
         data = as_table(data, con=con)
     if ROW_COL in data.columns:
         return data
-    return materialize(data.mutate(**{ROW_COL: ibis.row_number()}), con=con)
+    # a global row_number(): on Spark this runs through one partition (number Parquet files instead)
+    return materialize(data.mutate(**{ROW_COL: ibis.row_number().cast("int64")}), con=con)
+
+
+def _spark_parquet(backend: BaseBackend, files: str | list[str], *, numbered: bool, offsets: dict[str, int] | None = None) -> ibis.Table:
+    """Parquet on Spark as an Ibis table; with ``numbered``, the row number from Spark's hidden
+    ``_metadata.row_index`` plus each file's offset (no shuffle, unlike a global row_number)."""
+    import uuid
+
+    from pyspark.sql import functions as F
+
+    paths = [files] if isinstance(files, str) else list(files)
+    df = backend._session.read.parquet(*paths)
+    if numbered:
+        assert offsets is not None
+        path = F.col("_metadata.file_path")
+        offset = F.lit(0)
+        for f, o in offsets.items():  # Spark reports file: URIs
+            offset = F.when(path == F.lit(Path(f).resolve().as_uri()), F.lit(int(o))).otherwise(offset)
+        df = df.select("*", (F.col("_metadata.row_index") + offset).cast("long").alias(ROW_COL))
+    name = f"_segkit_{uuid.uuid4().hex[:12]}"
+    df.createOrReplaceTempView(name)
+    return backend.table(name)
 
 
 def backend_of(expr: ibis.Table | ibis.Expr) -> BaseBackend:
@@ -183,8 +221,17 @@ def to_pandas(expr: ibis.Table | ibis.Expr, *, con: BaseBackend | None = None) -
     """
     backend = con or backend_of(expr)
     if isinstance(expr, ibis.Table):
-        return backend.to_pyarrow(expr).to_pandas()
+        return _arrow(backend, expr).to_pandas()
     return backend.execute(expr)
+
+
+def _arrow(backend: BaseBackend, expr: ibis.Table) -> Any:
+    """The result as an Arrow table. On Spark through Spark's own ``toArrow`` (Ibis's pyspark
+    ``to_pyarrow`` goes through pandas and types timestamps as naive, losing their UTC zone)."""
+    if backend.name == "pyspark":
+        backend._run_pre_execute_hooks(expr)
+        return backend._session.sql(str(backend.compile(expr))).toArrow()
+    return backend.to_pyarrow(expr)
 
 
 def arrow_batches(expr: ibis.Table, *, batch_size: int = 1 << 20, con: BaseBackend | None = None) -> Any:
@@ -200,16 +247,36 @@ def arrow_batches(expr: ibis.Table, *, batch_size: int = 1 << 20, con: BaseBacke
     return iter(backend.to_pyarrow_batches(expr, chunk_size=batch_size))
 
 
-def materialize(expr: ibis.Table, *, con: BaseBackend | None = None) -> ibis.Table:
+def materialize(expr: ibis.Table, *, con: BaseBackend | None = None, name: str | None = None) -> ibis.Table:
     """Compute an expression once into a temporary table of its backend and return that table.
 
     Use it for an intermediate result that several later queries read (for example sessionized
-    events feeding both the session table and the user features), so it is not recomputed.
+    events feeding both the session table and the user features), so it is not recomputed. On
+    DuckDB this is a temporary table; on Spark (whose Ibis backend has no temporary tables) the
+    result is computed eagerly, its lineage cut with ``localCheckpoint`` and registered as a
+    temporary view. :func:`drop_temp` removes either.
     """
     import uuid
 
     backend = con or backend_of(expr)
-    return backend.create_table(f"_segkit_{uuid.uuid4().hex[:12]}", expr, temp=True)
+    name = name or f"_segkit_{uuid.uuid4().hex[:12]}"
+    if backend.name == "pyspark":
+        backend._run_pre_execute_hooks(expr)  # registers the memtables the query joins
+        df = backend._session.sql(str(backend.compile(expr))).localCheckpoint(eager=True)
+        df.createOrReplaceTempView(name)
+        return backend.table(name)
+    return backend.create_table(name, expr, temp=True)
+
+
+def drop_temp(con: BaseBackend, name: str) -> None:
+    """Drop a table made by :func:`materialize` (never raises: cleanup must not hide an error)."""
+    try:
+        if con.name == "pyspark":
+            con._session.catalog.dropTempView(name)
+        else:  # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
+            con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
+    except Exception:  # noqa: BLE001  # pragma: no cover
+        pass
 
 
 _KEPT: dict[Any, tuple[ibis.Table, ibis.Table]] = {}

@@ -36,7 +36,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from .engine import Data, Output, as_table, backend_of, epoch_us, finish, to_pandas
+from .engine import ROW_COL, Data, Output, as_table, backend_of, bound_backend, epoch_us, finish, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .params import parse_duration
 
@@ -79,6 +79,19 @@ def _duckdb_arg_min(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore
 @ibis.udf.agg.builtin(name="arg_max")
 def _duckdb_arg_max(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore[empty-body]
     """DuckDB's ``arg_max`` (see :func:`_duckdb_arg_min`)."""
+
+
+_TIME_ROW = dt.Struct({"u": dt.int64, "r": dt.int64})
+
+
+@ibis.udf.agg.builtin(name="arg_min")
+def _duckdb_arg_min_tr(arg: dt.string, val: _TIME_ROW) -> dt.string:  # type: ignore[empty-body,valid-type]
+    """DuckDB's ``arg_min`` keyed by (time, input row): ties in time resolve the same on every engine."""
+
+
+@ibis.udf.agg.builtin(name="arg_max")
+def _duckdb_arg_max_tr(arg: dt.string, val: _TIME_ROW) -> dt.string:  # type: ignore[empty-body,valid-type]
+    """DuckDB's ``arg_max`` keyed by (time, input row)."""
 
 
 @dataclass(frozen=True)
@@ -158,10 +171,16 @@ class _Events:
     def first(self, col: str, where: ibis.BooleanValue | None = None, last: bool = False) -> ibis.Value:
         cond = self.t[col].notnull() if where is None else where & self.t[col].notnull()
         # by the integer epoch; on DuckDB its native arg_min / arg_max (see _duckdb_arg_min)
+        # events that carry their input row number break ties in time by it, so the first and
+        # last values do not depend on the engine's order (DuckDB and Spark agree exactly)
+        key = ibis.struct({"u": self.us, "r": self.t[ROW_COL].cast("int64")}) if ROW_COL in self.t.columns else self.us
         if self.duckdb and self.t[col].type().is_string():
-            fn = _duckdb_arg_max if last else _duckdb_arg_min
-            return fn(self.t[col], self.us, where=cond)
-        return self.t[col].argmax(self.us, where=cond) if last else self.t[col].argmin(self.us, where=cond)
+            if ROW_COL in self.t.columns:
+                fn = _duckdb_arg_max_tr if last else _duckdb_arg_min_tr
+            else:
+                fn = _duckdb_arg_max if last else _duckdb_arg_min
+            return fn(self.t[col], key, where=cond)
+        return self.t[col].argmax(key, where=cond) if last else self.t[col].argmin(key, where=cond)
 
 
 def _engaged(c: _Events) -> ibis.Value:
@@ -600,8 +619,8 @@ def _as_of_literal(as_of: Any) -> pd.Timestamp:
     return ts.tz_localize("UTC") if ts.tzinfo is None else ts.tz_convert("UTC")
 
 
-def _crm_table(crm: Data, crm_key_col: str) -> ibis.Table:
-    c = as_table(crm)
+def _crm_table(crm: Data, crm_key_col: str, con: Any = None) -> ibis.Table:
+    c = as_table(crm, con=con)
     check_columns(c.columns, [crm_key_col, *_CRM_COLUMNS], what="CRM table")
     dup = to_pandas(c.group_by(c[crm_key_col]).aggregate(_n=lambda x: x.count()).filter(lambda x: x._n > 1).limit(5))
     if len(dup):
@@ -715,7 +734,7 @@ def build_user_features(
             session_col=session_col, timestamp_col=timestamp_col, event_col=event_col,
         )
     else:
-        s = as_table(sessions)
+        s = as_table(sessions, con=bound_backend(t))  # a session frame joins the events' engine
         check_columns(s.columns, [user_col, session_col, *_KEYS["session"], *uses], what="session table")
     as_of_expr = None if as_of_ts is None else ibis.literal(as_of_ts.to_pydatetime(), type=dt.Timestamp(timezone="UTC"))
 
@@ -765,7 +784,7 @@ def build_user_features(
 
     crm_feats = [f for f in chosen if f.stage == "crm"]
     if crm is not None and crm_feats:
-        c = _crm_table(crm, crm_key_col).mutate(has_crm=ibis.literal(True))
+        c = _crm_table(crm, crm_key_col, con=bound_backend(t)).mutate(has_crm=ibis.literal(True))
         u = u.left_join(c, u[user_col] == c._sk_crm_key).drop("_sk_crm_key")
         u = u.mutate(**{f.name: u[f.name].fill_null(f.fill) for f in crm_feats if f.fill is not None})
 

@@ -127,7 +127,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
-from .engine import Data, as_table, backend_of, epoch_us, hash64
+from .engine import Data, as_table, backend_of, drop_temp, epoch_us, hash64, materialize
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .params import parse_duration
 from .segments import SESSION_START, Step, _describe_step, _fmt_td, _match, _taxonomy_names
@@ -836,7 +836,7 @@ def _evaluate(t: ibis.Table, steps: tuple[Step, ...], exclusions: tuple[Exclusio
     try:
         if not isinstance(t.op(), (ops.DatabaseTable, ops.InMemoryTable)):  # compute an expression input once
             name = f"_segkit_funnel_{uuid.uuid4().hex[:12]}"
-            base = con.create_table(name, base, temp=True)
+            base = materialize(base, con=con, name=name)
             temp.append(name)
         # every user once (exact count), with the 64-bit hash that keys them when it is one-to-one
         per = base.group_by("_sk_user").aggregate(_sk_max=base._sk_us.max())
@@ -870,10 +870,7 @@ def _evaluate(t: ibis.Table, steps: tuple[Step, ...], exclusions: tuple[Exclusio
         tab: pa.Table = con.to_pyarrow(rel.order_by(sort))
     finally:
         for name in temp:
-            try:  # raw SQL, as segkit.segments does (ibis 12's drop_table SQL is rejected by duckdb 2)
-                con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
-            except Exception:  # pragma: no cover - cleanup must not hide the real error
-                pass
+            drop_temp(con, name)
     nrows = tab.num_rows
     keycol = tab.column(key).combine_chunks()
     if key == "_sk_uk":

@@ -112,7 +112,7 @@ import numpy as np
 import pandas as pd
 import yaml
 
-from .engine import Data, as_table, backend_of, epoch_us, to_pandas
+from .engine import Data, as_table, backend_of, drop_temp, epoch_us, materialize, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .features import _US, _as_of_literal, feature_registry
 from .params import parse_duration
@@ -1759,16 +1759,13 @@ class _Events:
 
     def materialize(self, expr: ibis.Table, what: str) -> ibis.Table:
         name = f"_segkit_segments_{self.tag}_{what}_{len(self.temp)}"
-        out = self.con.create_table(name, expr, temp=True)
+        out = materialize(expr, con=self.con, name=name)
         self.temp.append(name)
         return out
 
     def drop(self) -> None:
         for name in self.temp:
-            try:  # raw SQL: ibis 12's drop_table emits SQL that sqlglot 30 / duckdb 2 reject
-                self.con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
-            except Exception:  # pragma: no cover - cleanup must not hide the real error
-                pass
+            drop_temp(self.con, name)
         self.temp = []
 
 

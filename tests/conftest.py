@@ -8,6 +8,8 @@ missing sample is a failure rather than a silently skipped test.
 from __future__ import annotations
 
 import os
+import shutil
+from importlib.util import find_spec
 from pathlib import Path
 
 import pytest
@@ -35,3 +37,39 @@ def require_shared(*parts: str) -> Path:
 def shared_data() -> Path:
     """Path of the shared sample-data folder (skips when absent, fails under CI)."""
     return require_shared()
+
+
+def spark_unavailable() -> str | None:
+    """Why Spark tests cannot run here (None when pyspark and Java are present)."""
+    if find_spec("pyspark") is None:
+        return "pyspark is not installed (the 'spark' extra: make setup, or pip install 'segkit[spark]')"
+    home = os.environ.get("JAVA_HOME")
+    if not (os.path.exists(os.path.join(home, "bin", "java")) if home else shutil.which("java")):
+        return "no Java runtime (JAVA_HOME or 'java' on PATH; Spark 4 needs Java 17+)"
+    return None
+
+
+def require_spark() -> None:
+    """Skip the calling test module without pyspark/Java; fail instead under CI."""
+    reason = spark_unavailable()
+    if reason:
+        if os.environ.get("CI"):
+            pytest.fail(f"Spark tests cannot run under CI: {reason}", pytrace=False)
+        pytest.skip(reason, allow_module_level=True)
+
+
+# Test settings, not defaults: C1-only JIT and the serial GC start the JVM and run many tiny jobs
+# about twice as fast on two cores, and without whole-stage code generation and adaptive planning
+# a tiny query compiles less (long jobs want all four)
+FAST_JVM = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
+            "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
+
+
+@pytest.fixture(scope="session")
+def spark():
+    """One local[2] SparkSession for every Spark test module (started on first use)."""
+    from segkit.spark import spark_session
+
+    s = spark_session("local[2]", FAST_JVM)
+    yield s
+    s.stop()

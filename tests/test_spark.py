@@ -11,32 +11,17 @@ from __future__ import annotations
 import math
 import os
 import re
-import shutil
 import sys
-from importlib.util import find_spec
 
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import require_shared
+from conftest import require_shared, require_spark
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 
-def _unavailable() -> str | None:
-    if find_spec("pyspark") is None:
-        return "pyspark is not installed (the 'spark' extra: make setup, or pip install 'segkit[spark]')"
-    home = os.environ.get("JAVA_HOME")
-    if not (os.path.exists(os.path.join(home, "bin", "java")) if home else shutil.which("java")):
-        return "no Java runtime (JAVA_HOME or 'java' on PATH; Spark 4 needs Java 17+)"
-    return None
-
-
-_REASON = _unavailable()
-if _REASON:
-    if os.environ.get("CI"):
-        pytest.fail(f"Spark tests cannot run under CI: {_REASON}", pytrace=False)
-    pytest.skip(_REASON, allow_module_level=True)
+require_spark()
 
 from sklearn.datasets import make_blobs  # noqa: E402
 from sklearn.metrics import adjusted_rand_score  # noqa: E402
@@ -57,18 +42,9 @@ from segkit.spark import (  # noqa: E402
 pytestmark = pytest.mark.spark
 
 README_DB = [[0, 1, 2, 3, 4], [1, 1, 1, 3, 4], [2, 1, 2, 2, 0], [1, 1, 1, 2, 2]]
-# Test settings, not defaults: C1-only JIT and the serial GC start the JVM and run many tiny jobs
-# about twice as fast on two cores, and without whole-stage code generation and adaptive planning
-# a tiny query compiles less (long jobs want all four)
-FAST_JVM = {"spark.driver.extraJavaOptions": "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC",
-            "spark.sql.codegen.wholeStage": "false", "spark.sql.adaptive.enabled": "false"}
-
-
 @pytest.fixture(scope="module")
-def session():
-    s = spark_session("local[2]", FAST_JVM)
-    yield s
-    s.stop()
+def session(spark):
+    return spark
 
 
 def assert_same(got: pd.DataFrame, expected: pd.DataFrame) -> None:
