@@ -35,6 +35,7 @@ from .missing import ImputeResult, impute_missing, missing_report
 from .sessions import session_table, split_sessions
 from .standardize import assign_page_types, find_duplicates, normalize_devices, normalize_urls, parse_user_agents
 from .artifacts import list_artifacts, load_artifact, save_artifact
+from .engine import connect, use_engine
 from .errors import ArtifactError, NotFittedError, ParameterError, SchemaError, SegkitError
 from .io import DataQualityWarning, LoadedEvents, load_events, read_events
 from .params import Params, load_params, params_from_namespace, parse_duration, validate_parameter_dir
@@ -62,6 +63,8 @@ from .hmm import BatchedCategoricalHMM, name_states, select_n_states, state_occu
 
 __version__ = _version("segkit")
 __all__ = [
+    "connect",
+    "use_engine",
     "__version__",
     "plots",
     "SegkitError",
