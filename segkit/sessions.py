@@ -263,7 +263,8 @@ def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, t
     # the state carried across a batch boundary is the last row's visitor, time and numbers
     last_h = last_h2 = last_us = None
     number_base, user_first = 0, 0
-    out_rows, out_index, out_gap = [], [], []
+    schema = pa.schema([("_sk_row", pa.int64()), ("session_index", pa.int64()), ("gap_s", pa.float64())])
+    out: list[pa.RecordBatch] = []  # kept as batches: no concatenated copy of the result
     for batch in arrow_batches(spine, batch_size=_SPINE_BATCH, con=con):
         n = batch.num_rows
         if not n:
@@ -292,16 +293,11 @@ def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, t
         first_number = np.full(n, user_first, dtype="int64")
         if len(firsts):
             first_number[firsts[0]:] = np.repeat(number[firsts], np.diff(np.append(firsts, n)))
-        out_rows.append(batch.column("_r").to_numpy())
-        out_index.append(number - first_number)
-        out_gap.append(pa.array(gap / _US, type=pa.float64(), mask=start))
+        out.append(pa.record_batch([batch.column("_r").cast(pa.int64()), pa.array(number - first_number, type=pa.int64()),
+                                    pa.array(gap / _US, type=pa.float64(), mask=start)], schema=schema))
         last_h, last_h2, last_us = h[-1], h2[-1], us[-1]
         number_base, user_first = int(number[-1]) + 1, int(first_number[-1])
-    parts = pa.table({
-        "_sk_row": pa.array(np.concatenate(out_rows) if out_rows else np.empty(0, "int64"), type=pa.int64()),
-        "session_index": pa.array(np.concatenate(out_index) if out_index else np.empty(0, "int64"), type=pa.int64()),
-        "gap_s": pa.chunked_array(out_gap, type=pa.float64()).combine_chunks() if out_gap else pa.array([], pa.float64()),
-    })
+    parts = pa.Table.from_batches(out, schema=schema)
     return materialize(ibis.memtable(parts), con=con)
 
 
