@@ -85,6 +85,18 @@ k-means, the method MiniBatch approximates (``stability_method_``). Clustering r
 threads (default 1: small fits run fastest single-threaded, and many OpenMP threads slow a shared
 machine down).
 
+``method="spark_kmeans"`` fits every k with Spark MLlib's K-Means (:func:`segkit.spark.kmeans_spark`:
+Lloyd iterations from one ``k-means||`` initialisation seeded by ``random_state``, at most 100
+iterations) on the running Spark session (the one ``engine: spark`` started; otherwise a local
+one), for tables whose k-means iterations are too heavy for one process. The model matrix is
+prepared here as for the other methods and sent to Spark once for all k; the centres come back
+and every row is assigned to its nearest centre, clusters numbered by size. The validation
+metrics are computed as for the other methods (inertia, Davies–Bouldin and Calinski–Harabasz on
+all rows, the silhouette on its sample), and the stability fits, on subsamples of at most
+``stability_sample`` rows, use exact k-means (MiniBatch above :data:`MINIBATCH_ABOVE` rows), the
+method Spark's K-Means runs. It needs the ``spark`` extra and Java; ``n_init`` and ``batch_size``
+do not apply (Spark runs one initialisation, on all rows).
+
 Examples
 --------
 >>> import pandas as pd
@@ -147,7 +159,7 @@ MINIBATCH_ABOVE = 50_000
 #: Units that get ``log1p`` with ``transform="log1p"``: non-negative and heavy-tailed.
 LOG_UNITS: frozenset[str] = frozenset({"count", "s", "currency", "per week"})
 _UNITS = ("count", "s", "days", "percent", "share", "currency", "flag", "per week", "score")
-_METHODS = ("auto", "kmeans", "minibatch", "ward")
+_METHODS = ("auto", "kmeans", "minibatch", "ward", "spark_kmeans")
 _SCALERS = ("standard", "robust")
 _TRANSFORMS = ("log1p", None)
 _MISSING = ("median", "error")
@@ -443,8 +455,10 @@ class BehaviorClusterer(BaseEstimator):
     pca : int, float or None, default=None
         Cluster on this many principal components (int) or on the components explaining this
         share of variance (float in (0, 1)).
-    method : {"auto", "kmeans", "minibatch", "ward"}, default="auto"
+    method : {"auto", "kmeans", "minibatch", "ward", "spark_kmeans"}, default="auto"
         ``"auto"``: k-means up to :data:`MINIBATCH_ABOVE` rows, MiniBatch k-means above.
+        ``"spark_kmeans"``: Spark MLlib's K-Means on the running Spark session (see "Large
+        tables" in the module docstring); needs the ``spark`` extra and Java.
     n_clusters : "auto" or int, default="auto"
         ``"auto"`` chooses k by the rule in the module docstring; an integer fixes k (the
         validation table is still computed over ``k_range``, plus that k).
@@ -469,7 +483,7 @@ class BehaviorClusterer(BaseEstimator):
     n_init : int, optional
         k-means starts (default 4: the fit with the lowest inertia is kept) or MiniBatch
         initialisations (default 10: the best on ``3 * batch_size`` rows starts the single
-        mini-batch run). Not for Ward.
+        mini-batch run). Not for Ward or ``"spark_kmeans"`` (one ``k-means||`` initialisation).
     batch_size : int, optional
         MiniBatch rows per step (default 8192). Only for ``"minibatch"`` (or ``"auto"``).
     ward_sample : int, optional
@@ -495,7 +509,7 @@ class BehaviorClusterer(BaseEstimator):
     units_ : dict of str to str or None
         Unit of each entry of ``feature_names_``.
     method_ : str
-        The algorithm used: ``"kmeans"``, ``"minibatch"`` or ``"ward"``.
+        The algorithm used: ``"kmeans"``, ``"minibatch"``, ``"ward"`` or ``"spark_kmeans"``.
     n_samples_ : int
         Training rows.
     n_missing_ : pandas.Series
@@ -562,7 +576,7 @@ class BehaviorClusterer(BaseEstimator):
         transform: Literal["log1p"] | None = "log1p",
         scaler: Literal["standard", "robust"] = "standard",
         pca: int | float | None = None,
-        method: Literal["auto", "kmeans", "minibatch", "ward"] = "auto",
+        method: Literal["auto", "kmeans", "minibatch", "ward", "spark_kmeans"] = "auto",
         n_clusters: int | Literal["auto"] = "auto",
         k_range: tuple[int, int] | None = (2, 10),
         silhouette_sample: int = 10_000,
@@ -698,8 +712,12 @@ class BehaviorClusterer(BaseEstimator):
         if self.n_init is not None and method == "ward":
             raise ParameterError("n_init", self.n_init, message="Parameter 'n_init' sets k-means starts; Ward "
                                  "clustering is deterministic and has none (leave n_init=None)")
+        if self.n_init is not None and method == "spark_kmeans":
+            raise ParameterError("n_init", self.n_init, message="Parameter 'n_init' sets k-means starts of "
+                                 "method='kmeans' or 'minibatch'; method='spark_kmeans' runs Spark's single "
+                                 "k-means|| initialisation (leave n_init=None)")
         p["n_init"] = _check_int("n_init", self.n_init, 1, allow_none=True)
-        if self.batch_size is not None and method in ("kmeans", "ward"):
+        if self.batch_size is not None and method in ("kmeans", "ward", "spark_kmeans"):
             raise ParameterError("batch_size", self.batch_size, message=f"Parameter 'batch_size' is for "
                                  f"method='minibatch' (or 'auto' on large tables), not method={method!r}")
         p["batch_size"] = _check_int("batch_size", self.batch_size, 1, allow_none=True) or _DEFAULT_BATCH
@@ -865,7 +883,18 @@ class BehaviorClusterer(BaseEstimator):
                 out[k] = (labels, centers)
             return out
 
-        return ward if method == "ward" else kmeans
+        def spark_kmeans(X: np.ndarray, ks: Sequence[int], seed: int) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+            from .spark import _kmeans_centers
+
+            fitted = _kmeans_centers(X, ks, seed)
+            out = {}
+            for k in ks:
+                centers = fitted[k]
+                labels, centers, _ = _order_by_size(_assign(X, centers), centers, centers.shape[0])
+                out[k] = (labels, centers)
+            return out
+
+        return {"ward": ward, "spark_kmeans": spark_kmeans}.get(method, kmeans)
 
     def fit(self, X: Any, y: Any = None) -> BehaviorClusterer:
         """Prepare the features, cluster for every k, validate, choose k and profile the clusters.
@@ -900,6 +929,10 @@ class BehaviorClusterer(BaseEstimator):
         [0, 0, 0, 1, 1, 1]
         """
         p = self._check_params()
+        if p["method"] == "spark_kmeans":
+            from .spark import _require_pyspark
+
+            _require_pyspark()  # before the features are prepared
         df = self._frame(X)
         if hasattr(self, "labels_"):  # a refit that fails must not leave the old fit half-replaced
             del self.labels_
@@ -1034,7 +1067,7 @@ class BehaviorClusterer(BaseEstimator):
                                  "stability_fraction or stability_sample, lower k_range, or pass stability_runs=0")
         self.stability_subsample_size_ = m
         method = self.method_
-        if p["method"] == "auto":  # the method auto picks at the subsample's size
+        if p["method"] in ("auto", "spark_kmeans"):  # the method auto picks at the subsample's size
             method = "minibatch" if m > MINIBATCH_ABOVE else "kmeans"
         self.stability_method_ = method
         fit_all = self._fitter(method, p)

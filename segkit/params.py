@@ -264,7 +264,7 @@ class ClusteringParams(_Section):
     """Behavioral clustering (notebook 05)."""
 
     features: list[str] | None = Field(None, description="user features clustered on (None: segkit's default set)")
-    method: Literal["auto", "kmeans", "minibatch", "ward"] = Field("auto", description="clustering algorithm")
+    method: Literal["auto", "kmeans", "minibatch", "ward", "spark_kmeans"] = Field("auto", description="clustering algorithm (spark_kmeans: K-Means on Spark MLlib)")
     n_clusters: int | Literal["auto"] = Field("auto", description="number of clusters, or auto from the validation")
     k_min: int = Field(2, ge=2, description="smallest k validated")
     k_max: int = Field(10, ge=2, description="largest k validated")

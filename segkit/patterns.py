@@ -4,13 +4,30 @@
 allowed, in at least ``min_support`` of the sequences; optionally only the closed or the generator
 ones, the ``top_k`` most frequent, or those of some lengths or containing / ending with an item.
 
-Two engines give the same frequent patterns and supports:
+Three engines give the same frequent patterns and supports:
 
 - ``"fast"`` (the default through ``"auto"``): segkit's compiled PrefixSpan
   (:mod:`segkit._prefixspan_numba`, numba, pseudo-projection over a CSR of int32 codes),
   with exact closed and generator filters;
 - ``"prefixspan"``: the `prefixspan <https://pypi.org/project/prefixspan/>`_ package (pure
-  Python), the reference implementation.
+  Python), the reference implementation;
+- ``"spark"``: Spark MLlib's PrefixSpan (``pyspark.ml.fpm.PrefixSpan``, through
+  :mod:`segkit.spark`, on the running Spark session or a local one) mines every frequent
+  pattern, for databases whose pattern search is too large for one process. Spark's
+  ``maxPatternLength`` (10 by default, longer patterns silently dropped) is set to ``max_len``,
+  or to the longest sequence when ``max_len`` is None. The patterns Spark returns are the whole
+  frequent set (mined one level deeper for ``closed``), so the closed, generator, length and
+  item filters and ``top_k`` are applied to it on the driver by the fast engine's own selection:
+  the result equals ``engine="fast"``'s in every mode, ``attrs["engine"]`` aside.
+
+====================  ===========  ================  ==========================================
+option                ``"fast"``   ``"prefixspan"``  ``"spark"``
+====================  ===========  ================  ==========================================
+frequent, ``top_k``   exact        exact             exact (``top_k`` cut after mining)
+``closed``            exact        approximate       exact (as ``"fast"``)
+``generator``         exact        approximate       exact (as ``"fast"``)
+lengths, item filter  exact        exact             exact (filters after mining)
+====================  ===========  ================  ==========================================
 
 Definitions
 -----------
@@ -63,12 +80,12 @@ from typing import Any, Literal
 import numpy as np
 import pandas as pd
 
-from .errors import ParameterError, did_you_mean
+from .errors import ParameterError, SegkitError, did_you_mean
 
 __all__ = ["mine_patterns", "ENGINES"]
 
-Engine = Literal["auto", "fast", "prefixspan"]
-ENGINES = ("auto", "fast", "prefixspan")
+Engine = Literal["auto", "fast", "prefixspan", "spark"]
+ENGINES = ("auto", "fast", "prefixspan", "spark")
 _COLUMNS = ["pattern", "support", "length"]
 _FRACTION_TOL = 1e-9
 
@@ -267,11 +284,19 @@ def mine_patterns(
         Keep only patterns that contain this item. It must occur in some sequence.
     must_end_with : hashable, optional
         Keep only patterns whose last item is this item. It must occur in some sequence.
-    engine : {"auto", "fast", "prefixspan"}, default="auto"
+    engine : {"auto", "fast", "prefixspan", "spark"}, default="auto"
         ``"fast"``: segkit's compiled engine (numba; the first call in a new environment compiles
         for about 4 s, plus 1 s for the closed / generator filter; later processes load the
         cached code in about 1 s). ``"prefixspan"``: the prefixspan
-        package (the reference, pure Python, much slower). ``"auto"`` is ``"fast"``.
+        package (the reference, pure Python, much slower). ``"spark"``: Spark MLlib's
+        PrefixSpan on the running Spark session (the one ``engine: spark`` started; otherwise
+        :func:`segkit.spark.spark_session`'s local one), with the same result as ``"fast"`` for
+        every option (see the module docstring); it needs the ``spark`` extra and Java, and
+        costs a Spark job (about a second locally), so it pays off only on very large pattern
+        searches. Every frequent pattern travels to the driver before ``top_k`` and the
+        filters cut, so bound the search with ``min_support`` and ``max_len``. For sequences
+        already in a Spark DataFrame use :func:`segkit.spark.mine_patterns_spark`.
+        ``"auto"`` is ``"fast"``.
 
     Returns
     -------
@@ -285,9 +310,12 @@ def mine_patterns(
     ParameterError
         ``min_support`` not an int >= 1 or a float in (0, 1] (bools are rejected); a bad
         ``top_k``, ``min_len``, ``max_len`` (below ``min_len``), switch or ``engine``;
-        ``sequences`` not a list of sequences, a string as a sequence (the message names its
+        ``sequences`` not a list of sequences (a Spark DataFrame: the message points to
+        :func:`segkit.spark.mine_patterns_spark`), a string as a sequence (the message names its
         index), an unhashable or missing item (named by ``sequences[i][j]``); a filter item that
         occurs in no sequence.
+    segkit.spark.SparkUnavailableError
+        ``engine="spark"`` without pyspark or Java.
 
     Examples
     --------
@@ -316,6 +344,11 @@ def mine_patterns(
         min_support, (int, float, np.integer, np.floating)
     ):
         _absolute_support(min_support, 0)  # raises with the message
+    if type(sequences).__module__.startswith("pyspark."):
+        raise ParameterError("sequences", type(sequences).__name__, "a list of sequences (lists) of hashable items",
+                             message="Parameter 'sequences' is a Spark DataFrame; mine_patterns takes a list of "
+                             "sequences (engine='spark' sends it to Spark). Mine a Spark DataFrame where it is with "
+                             "segkit.spark.mine_patterns_spark(df, min_support, sequence_col=...)")
     codes, offsets, items = _encode(sequences)
     n_seq = len(offsets) - 1
     minsup = _absolute_support(min_support, n_seq)
@@ -327,6 +360,8 @@ def mine_patterns(
     if resolved == "fast":
         rows = _mine_fast(codes, offsets, len(items), minsup, closed, generator, top_k, min_len, max_len,
                           contain, end)
+    elif resolved == "spark":
+        rows = _mine_spark(codes, offsets, minsup, closed, generator, top_k, min_len, max_len, contain, end)
     else:
         rows = _mine_prefixspan(codes, offsets, minsup, closed, generator, min_len, max_len, contain, end)
     # rows: (support, tuple of codes), sorted by support descending then codes
@@ -383,22 +418,8 @@ def _mine_fast(codes: np.ndarray, offsets: np.ndarray, n_items: int, minsup: int
                                  int(min_len), contain_code, end_code)
     trie = buf[: 5 * n_out].reshape(n_out, 5)
     parent, item, support, length, has = (np.ascontiguousarray(trie[:, i]) for i in range(5))
-    keep_rows = length <= limit
-    if closed or generator:
-        ptr, kids = kernels.children_csr(parent)
-        is_closed, is_generator = kernels.mark(parent, item, support, length, ptr, kids, n_seq, closed, generator)
-        keep_rows &= is_closed & is_generator
-    if min_len > 1:
-        keep_rows &= length >= min_len
-    if contain is not None:
-        keep_rows &= has == 1
-    if end is not None:
-        keep_rows &= item == end_code
-    selected = np.flatnonzero(keep_rows)
-    # the trie is in preorder, which is the lexicographic order of the patterns' codes
-    selected = selected[np.lexsort((selected, -support[selected]))]
-    if top_k is not None:
-        selected = selected[:top_k]
+    selected = _select(parent, item, support, length, has, n_seq, closed, generator, top_k, min_len, limit,
+                       contain is not None, end_code if end is not None else None)
     original = back[item].tolist()
     par = parent.tolist()
     pats: dict[int, tuple[int, ...]] = {}
@@ -416,6 +437,72 @@ def _mine_fast(codes: np.ndarray, offsets: np.ndarray, n_items: int, minsup: int
             v = par[v]
         rows.append((int(support[r]), tuple(reversed(pat))))
     return rows
+
+
+def _select(parent: np.ndarray, item: np.ndarray, support: np.ndarray, length: np.ndarray, has: np.ndarray,
+            n_seq: int, closed: bool, generator: bool, top_k: int | None, min_len: int, limit: int,
+            contain: bool, end_code: int | None) -> np.ndarray:
+    """Rows of the frequent-pattern trie that the options keep, in result order.
+
+    The trie (``parent``, last ``item``, ``support``, ``length``, ``has`` = contains the
+    ``must_contain`` item) holds every frequent pattern up to its depth, in preorder with
+    siblings by ascending item, so preorder is the lexicographic order of the patterns' codes.
+    Closed and generator flags are decided on the whole trie (mined one level beyond ``limit``
+    for ``closed``), then lengths and item filters apply, then the order (support descending,
+    then pattern) and ``top_k``. Shared by the fast and the Spark engines.
+    """
+    from . import _prefixspan_numba as kernels
+
+    keep_rows = length <= limit
+    if closed or generator:
+        ptr, kids = kernels.children_csr(parent)
+        is_closed, is_generator = kernels.mark(parent, item, support, length, ptr, kids, n_seq, closed, generator)
+        keep_rows &= is_closed & is_generator
+    if min_len > 1:
+        keep_rows &= length >= min_len
+    if contain:
+        keep_rows &= has == 1
+    if end_code is not None:
+        keep_rows &= item == end_code
+    selected = np.flatnonzero(keep_rows)
+    selected = selected[np.lexsort((selected, -support[selected]))]
+    if top_k is not None:
+        selected = selected[:top_k]
+    return selected
+
+
+def _mine_spark(codes: np.ndarray, offsets: np.ndarray, minsup: int, closed: bool, generator: bool,
+                top_k: int | None, min_len: int, max_len: int | None, contain: int | None,
+                end: int | None) -> list[tuple[int, tuple[int, ...]]]:
+    """``engine="spark"``: every frequent pattern from Spark MLlib's PrefixSpan, then :func:`_select`."""
+    from .spark import _frequent_codes, _require_pyspark
+
+    _require_pyspark()  # also when nothing is frequent: engine="spark" needs the extra
+    n_seq = len(offsets) - 1
+    if n_seq == 0 or len(codes) == 0 or minsup > n_seq:
+        return []
+    longest = int(np.diff(offsets).max())
+    limit = longest if max_len is None else min(max_len, longest)
+    depth = limit + 1 if closed and limit < longest else limit  # as the fast engine: closedness needs one level more
+    found = _frequent_codes(codes, offsets, minsup, depth)
+    if not found:
+        return []
+    found.sort(key=lambda r: r[1])  # lexicographic order of the codes: the trie's preorder
+    pats = [pat for _, pat in found]
+    index = {pat: i for i, pat in enumerate(pats)}
+    try:  # every prefix of a frequent pattern is frequent, so it is in the result
+        parent = np.fromiter((index[pat[:-1]] if len(pat) > 1 else -1 for pat in pats), dtype=np.int64, count=len(pats))
+    except KeyError:  # pragma: no cover - Spark invariant
+        raise SegkitError("Spark's PrefixSpan returned a pattern without its prefix") from None
+    item = np.fromiter((pat[-1] for pat in pats), dtype=np.int64, count=len(pats))
+    support = np.fromiter((sup for sup, _ in found), dtype=np.int64, count=len(pats))
+    length = np.fromiter((len(pat) for pat in pats), dtype=np.int64, count=len(pats))
+    has = np.zeros(len(pats), dtype=np.int64)
+    if contain is not None:
+        has = np.fromiter((contain in pat for pat in pats), dtype=np.int64, count=len(pats))
+    selected = _select(parent, item, support, length, has, n_seq, closed, generator, top_k, min_len, limit,
+                       contain is not None, end)
+    return [(int(support[r]), pats[r]) for r in selected.tolist()]
 
 
 def _mine_prefixspan(codes: np.ndarray, offsets: np.ndarray, minsup: int, closed: bool, generator: bool,
@@ -725,9 +812,10 @@ def discriminative_patterns(
         Multiple-testing correction over all candidates (see :func:`adjust_pvalues`).
     alpha : float, default=0.05
         ``significant`` is ``q_value <= alpha``.
-    engine : {"auto", "fast", "prefixspan"}, default="auto"
-        Mining engine (see :func:`mine_patterns`); supports are always counted by segkit's
-        compiled counter.
+    engine : {"auto", "fast", "prefixspan", "spark"}, default="auto"
+        Mining engine of each cohort's candidates (see :func:`mine_patterns`; ``"spark"`` mines
+        both cohorts on Spark, with the same candidates as ``"fast"``); supports in both cohorts
+        are always counted by segkit's compiled counter.
 
     Returns
     -------

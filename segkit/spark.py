@@ -18,6 +18,11 @@ that says what to install.
 - :func:`kmeans_spark`: ``pyspark.ml.clustering.KMeans`` on a 2-D array, labels and centers back
   as numpy, clusters numbered by size as in :mod:`segkit.clustering`.
 
+The public APIs reach them too: ``segkit.mine_patterns(..., engine="spark")`` mines on Spark with
+every option of the fast engine, and ``BehaviorClusterer(method="spark_kmeans")`` fits its k-means
+on Spark, both on the running session (the one ``engine: spark`` started) or a local one.
+Inputs go to Spark as Arrow chunks of fewer than 2**31 values (Arrow's list offsets are int32).
+
 Examples
 --------
 >>> from segkit.spark import mine_patterns_spark, spark_session  # doctest: +SKIP
@@ -350,6 +355,16 @@ def _session(session: SparkSession | None) -> SparkSession:
     return session
 
 
+def _active_session() -> SparkSession:
+    """The running SparkSession (for example the one :func:`segkit.engine.use_engine` started with
+    ``engine: spark``), else :func:`spark_session`'s default local one: the session of
+    ``mine_patterns(engine="spark")`` and ``BehaviorClusterer(method="spark_kmeans")``, which
+    take no ``session`` argument."""
+    _require_pyspark()
+    running = _running_session()
+    return running if running is not None else spark_session()
+
+
 def spark_connection(session: SparkSession | None = None) -> PySparkBackend:
     """The Ibis pyspark backend on ``session`` (default: :func:`spark_session`'s local one).
 
@@ -591,8 +606,9 @@ def mine_patterns_spark(
 
     Notes
     -----
-    Closed and generator patterns and the item filters of ``mine_patterns`` are not offered:
-    filter the result, or mine with ``mine_patterns`` when the sequences fit in memory.
+    Closed and generator patterns and the item filters of ``mine_patterns`` are not offered
+    here: for sequences in a list, ``mine_patterns(..., engine="spark")`` mines on Spark too and
+    offers them all, exactly.
 
     Examples
     --------
@@ -633,27 +649,67 @@ def mine_patterns_spark(
         minsup = _absolute_support(min_support, n_seq)
         if n_seq == 0 or longest == 0 or minsup > n_seq:
             return _frame([], items, minsup, n_seq)
-        session = _session(session)
-        import pyarrow as pa
-
-        # one-item itemsets: inner lists of length 1 over the codes, outer lists by sequence
-        inner = pa.ListArray.from_arrays(pa.array(np.arange(len(codes) + 1, dtype=np.int32)), pa.array(codes))
-        outer = pa.ListArray.from_arrays(pa.array(offsets.astype(np.int32)), inner)
-        sdf = _from_arrow(session, pa.table({"sequence": outer}))
-
-    from pyspark.ml.fpm import PrefixSpan
+        sdf = _codes_frame(_session(session), codes, offsets)
 
     limit = longest if max_len is None else min(max_len, longest)
-    miner = PrefixSpan(minSupport=_spark_fraction(minsup, n_seq), maxPatternLength=limit, sequenceCol="sequence")
-    with _quiet():
-        found = miner.findFrequentSequentialPatterns(sdf).toArrow()
-    rows = _decode_patterns(found, None if not spark_input else {item: c for c, item in enumerate(items)})
+    rows = _prefixspan(sdf, minsup, n_seq, limit, None if not spark_input else {item: c for c, item in enumerate(items)})
     if min_len > 1:
         rows = [r for r in rows if len(r[1]) >= min_len]
     rows.sort(key=lambda r: (-r[0], r[1]))
     if top_k is not None:
         rows = rows[:top_k]
     return _frame(rows, items, minsup, n_seq)
+
+
+_ARROW_CHUNK_ROWS = 1 << 20
+"""Rows per Arrow chunk sent to Spark: list offsets are int32, so one chunk holds < 2**31 values."""
+_ARROW_MAX_VALUES = 2**31 - 1
+
+
+def _row_chunks(offsets: np.ndarray) -> list[tuple[int, int]]:
+    """(first, stop) row ranges of a CSR layout with at most ``_ARROW_CHUNK_ROWS`` rows and
+    ``_ARROW_MAX_VALUES`` values each (a longer row goes alone in its chunk, and Arrow refuses it)."""
+    n = len(offsets) - 1
+    out, start = [], 0
+    while start < n:
+        stop = min(n, start + _ARROW_CHUNK_ROWS)
+        fit = int(np.searchsorted(offsets, offsets[start] + _ARROW_MAX_VALUES, side="right")) - 1
+        stop = max(start + 1, min(stop, fit))
+        out.append((start, stop))
+        start = stop
+    return out
+
+
+def _codes_frame(session: SparkSession, codes: np.ndarray, offsets: np.ndarray) -> SparkDataFrame:
+    """A CSR database of item codes as a Spark DataFrame of one-item itemsets (column ``sequence``)."""
+    import pyarrow as pa
+
+    chunks = []
+    for a, b in _row_chunks(offsets):
+        lo, hi = int(offsets[a]), int(offsets[b])
+        # one-item itemsets: inner lists of length 1 over the codes, outer lists by sequence
+        inner = pa.ListArray.from_arrays(pa.array(np.arange(hi - lo + 1), type=pa.int32()), pa.array(codes[lo:hi]))
+        chunks.append(pa.ListArray.from_arrays(pa.array(offsets[a:b + 1] - lo, type=pa.int32()), inner))
+    return _from_arrow(session, pa.table({"sequence": pa.chunked_array(chunks)}))
+
+
+def _prefixspan(sdf: SparkDataFrame, minsup: int, n_seq: int, limit: int,
+                code_of: dict[Any, int] | None) -> list[tuple[int, tuple[int, ...]]]:
+    """Every pattern of at most ``limit`` items in at least ``minsup`` of the ``n_seq`` sequences
+    of ``sdf`` (column ``sequence``, one-item itemsets), as unsorted (support, tuple of codes)."""
+    from pyspark.ml.fpm import PrefixSpan
+
+    miner = PrefixSpan(minSupport=_spark_fraction(minsup, n_seq), maxPatternLength=limit, sequenceCol="sequence")
+    with _quiet():
+        found = miner.findFrequentSequentialPatterns(sdf).toArrow()
+    return _decode_patterns(found, code_of)
+
+
+def _frequent_codes(codes: np.ndarray, offsets: np.ndarray, minsup: int,
+                    limit: int) -> list[tuple[int, tuple[int, ...]]]:
+    """Every pattern of at most ``limit`` codes in at least ``minsup`` sequences of a non-empty CSR
+    database, mined on :func:`_active_session` (unsorted); what ``mine_patterns(engine="spark")`` runs."""
+    return _prefixspan(_codes_frame(_active_session(), codes, offsets), minsup, len(offsets) - 1, limit, None)
 
 
 def _decode_patterns(found: pa.Table, code_of: dict[Any, int] | None) -> list[tuple[int, tuple[int, ...]]]:
@@ -753,15 +809,9 @@ def kmeans_spark(
     if init not in ("k-means||", "random"):
         raise ParameterError("init", init, ["k-means||", "random"])
     session = _session(session)
-    import pyarrow as pa
-    from pyspark.ml.clustering import KMeans
-    from pyspark.ml.functions import array_to_vector
-
     d = arr.shape[1]
-    features = pa.ListArray.from_arrays(pa.array(np.arange(0, n * d + 1, d, dtype=np.int32)), pa.array(arr.ravel()))
-    sdf = _from_arrow(session, pa.table({"row": pa.array(np.arange(n, dtype=np.int64)), "x": features}))
-    sdf = sdf.select("row", array_to_vector("x").alias("features"))
-    model = KMeans(k=int(n_clusters), seed=int(random_state), maxIter=int(max_iter), tol=float(tol), initMode=init).fit(sdf)
+    sdf = _vectors(session, arr)
+    model = _fit_kmeans(sdf, int(n_clusters), int(random_state), int(max_iter), float(tol), init)
     with _quiet():
         pred = model.transform(sdf).select("row", "prediction").toArrow()
     rows = pred.column("row").to_numpy()
@@ -772,3 +822,42 @@ def kmeans_spark(
     summary = model.summary
     return SparkKMeansResult(labels=labels, centers=np.asarray(ordered), inertia=float(summary.trainingCost),
                              n_iter=int(summary.numIter), n_clusters=found)
+
+
+def _vectors(session: SparkSession, arr: np.ndarray) -> SparkDataFrame:
+    """The rows of a float64 matrix as a Spark DataFrame (``row`` number, ``features`` ML vector)."""
+    import pyarrow as pa
+    from pyspark.ml.functions import array_to_vector
+
+    n, d = arr.shape
+    flat = arr.ravel()
+    chunks = []
+    for a, b in _row_chunks(np.arange(0, (n + 1) * d, d, dtype=np.int64)):
+        offsets = np.arange(0, (b - a + 1) * d, d, dtype=np.int64)
+        chunks.append(pa.ListArray.from_arrays(pa.array(offsets, type=pa.int32()), pa.array(flat[a * d:b * d])))
+    sdf = _from_arrow(session, pa.table({"row": pa.array(np.arange(n, dtype=np.int64)), "x": pa.chunked_array(chunks)}))
+    return sdf.select("row", array_to_vector("x").alias("features"))
+
+
+def _fit_kmeans(sdf: SparkDataFrame, k: int, seed: int, max_iter: int, tol: float, init: str) -> Any:
+    from pyspark.ml.clustering import KMeans
+
+    return KMeans(k=k, seed=seed, maxIter=max_iter, tol=tol, initMode=init).fit(sdf)
+
+
+def _kmeans_centers(X: np.ndarray, ks: Sequence[int], seed: int, *, max_iter: int = 100, tol: float = 1e-4,
+                    init: str = "k-means||") -> dict[int, np.ndarray]:
+    """Spark K-Means centers (as :func:`kmeans_spark` fits them, in Spark's order) of a finite 2-D
+    matrix for every k in ``ks``, on :func:`_active_session`; the rows go to Spark once and stay
+    cached for all the fits. What ``BehaviorClusterer(method="spark_kmeans")`` runs."""
+    session = _active_session()
+    d = X.shape[1]
+    sdf = _vectors(session, np.ascontiguousarray(X, dtype=np.float64)).select("features").cache()
+    try:
+        out = {}
+        for k in ks:
+            model = _fit_kmeans(sdf, int(k), int(seed), max_iter, tol, init)
+            out[int(k)] = np.asarray(model.clusterCenters(), dtype=np.float64).reshape(-1, d)
+        return out
+    finally:
+        sdf.unpersist()

@@ -4,6 +4,7 @@ small simulated shop (ARI against the planted personas) and on the UCI Online Sh
 from __future__ import annotations
 
 import doctest
+import sys
 from pathlib import Path
 
 import matplotlib
@@ -477,7 +478,8 @@ def test_bad_columns_are_schema_errors():
 
 
 @pytest.mark.parametrize(("params", "match"), [
-    ({"method": "kmean"}, r"'method' got 'kmean'; allowed: \['auto', 'kmeans', 'minibatch', 'ward'\] did you mean 'kmeans'"),
+    ({"method": "kmean"}, r"'method' got 'kmean'; allowed: \['auto', 'kmeans', 'minibatch', 'ward', 'spark_kmeans'\] "
+                          r"did you mean 'kmeans'"),
     ({"scaler": "minmax"}, r"'scaler' got 'minmax'"),
     ({"transform": "log"}, r"'transform' got 'log'"),
     ({"n_clusters": 1}, r"'n_clusters' got 1; allowed: an integer >= 2"),
@@ -500,6 +502,26 @@ def test_bad_columns_are_schema_errors():
 def test_bad_parameters(params, match):
     with pytest.raises(ParameterError, match=match):
         BehaviorClusterer(**params).fit(_users())
+
+
+@pytest.mark.parametrize(("params", "match"), [
+    ({"n_init": 3}, r"'n_init' sets k-means starts.*'spark_kmeans' runs Spark's single k-means\|\| initialisation"),
+    ({"batch_size": 100}, r"'batch_size' is for method='minibatch'.*not method='spark_kmeans'"),
+    ({"ward_sample": 100}, r"'ward_sample' is for method='ward', not method='spark_kmeans'"),
+])
+def test_spark_kmeans_rejects_the_options_of_other_methods(params, match):
+    # raised before the features are prepared or Spark starts
+    with pytest.raises(ParameterError, match=match) as info:
+        BehaviorClusterer(method="spark_kmeans", **params).fit(_users())
+    assert info.value.name == next(iter(params))
+
+
+def test_spark_kmeans_without_pyspark_says_what_to_install(monkeypatch):
+    from segkit.spark import SparkUnavailableError
+
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    with pytest.raises(SparkUnavailableError, match=r"pyspark, which is not installed.*segkit\[spark\]"):
+        _fit(_blobs(k=2), method="spark_kmeans")
 
 
 def test_pca_larger_than_the_features():

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import re
+import sys
 from itertools import combinations
 
 import numpy as np
@@ -461,6 +462,19 @@ def test_missing_item_is_named():
 def test_bad_options(kw, match):
     with pytest.raises(ParameterError, match=match):
         mine_patterns(README_DB, 2, **kw)
+
+
+def test_spark_is_an_engine_and_needs_pyspark(monkeypatch):
+    from segkit.patterns import ENGINES
+    from segkit.spark import SparkUnavailableError
+
+    assert "spark" in ENGINES
+    monkeypatch.setitem(sys.modules, "pyspark", None)
+    for db in (README_DB, []):  # checked even when nothing can be frequent
+        with pytest.raises(SparkUnavailableError, match=r"pyspark, which is not installed.*segkit\[spark\]"):
+            mine_patterns(db, 2, engine="spark")
+    with pytest.raises(ParameterError, match="min_support"):  # parameters are checked first
+        mine_patterns(README_DB, 0, engine="spark")
 
 
 def test_unknown_filter_item_suggests_the_closest():

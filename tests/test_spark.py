@@ -311,3 +311,124 @@ def test_kmeans_bad_arguments(kwargs, name):
     with pytest.raises(ParameterError, match=name) as info:
         kmeans_spark(**kwargs)
     assert info.value.name == name
+
+
+# --- mine_patterns(engine="spark"): the public API on Spark --------------------------------------
+
+def assert_engines_equal(db, min_support, **kw) -> pd.DataFrame:
+    """mine_patterns on Spark is engine="fast"'s frame (dtypes, order), attrs["engine"] aside."""
+    got = mine_patterns(db, min_support, engine="spark", **kw)
+    expected = mine_patterns(db, min_support, engine="fast", **kw)
+    pd.testing.assert_frame_equal(got, expected)
+    assert got.attrs == {**expected.attrs, "engine": "spark"}
+    return got
+
+
+@pytest.mark.parametrize("kw, n", [
+    ({}, 14), ({"closed": True}, 6), ({"generator": True}, 6), ({"closed": True, "generator": True}, 1),
+])
+def test_engine_spark_equals_fast_on_the_readme_database(session, readme, kw, n):
+    # the README's counts: prefixspan-cli frequent 2 [--closed] [--generator] test.dat
+    assert len(assert_engines_equal(readme["dat"], 2, **kw)) == n
+
+
+def test_engine_spark_top_k_lengths_and_item_filters(session, readme):
+    assert_engines_equal(readme["dat"], 1, top_k=5)
+    assert_engines_equal(readme["txt"], 2, must_contain="c", min_len=2)
+    assert_engines_equal(readme["dat"], 2, must_end_with=2, top_k=3)
+    assert_engines_equal(readme["dat"], 2, closed=True, max_len=2, must_contain=1)
+
+
+def test_engine_spark_equals_fast_on_zakis_example(session):
+    rows = [line.split() for line in require_shared("zaki_spade", "zaki.txt").read_text().splitlines() if line.strip()]
+    db: dict[int, list[str]] = {}
+    for sid, _eid, _size, *items in rows:
+        db.setdefault(int(sid), []).extend(sorted(items))
+    flat = [db[k] for k in sorted(db)]
+    assert_engines_equal(flat, 0.4)
+    assert_engines_equal(flat, 0.4, generator=True, min_len=2)
+
+
+def test_engine_spark_keeps_a_14_item_pattern_and_max_len_cuts_both(session):
+    from pyspark.ml.fpm import PrefixSpan
+
+    assert PrefixSpan().getMaxPatternLength() == 10  # Spark's default, which would drop the long pattern
+    db = [list("abcdefghijklmn")] * 3 + [["a", "b"], ["n"]]
+    full = assert_engines_equal(db, 3)
+    assert full["length"].max() == 14 and tuple("abcdefghijklmn") in set(full["pattern"])
+    cut = assert_engines_equal(db, 3, max_len=5)
+    assert cut["length"].max() == 5 and len(cut) == sum(math.comb(14, j) for j in range(1, 6))
+    # closed is judged one level beyond max_len, as the fast engine does
+    assert assert_engines_equal(db, 3, closed=True)["pattern"].tolist() == [("a", "b"), ("n",), tuple("abcdefghijklmn")]
+    assert set(assert_engines_equal(db, 3, closed=True, max_len=12)["pattern"]) == {("a", "b"), ("n",)}
+
+
+@settings(max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(db=st.lists(st.lists(st.sampled_from("pqrs"), min_size=1, max_size=8), min_size=1, max_size=7),
+       minsup=st.integers(1, 3), closed=st.booleans(), generator=st.booleans(),
+       max_len=st.one_of(st.none(), st.integers(1, 3)), top_k=st.one_of(st.none(), st.integers(1, 6)),
+       contain=st.one_of(st.none(), st.sampled_from("pq")))
+def test_engine_spark_equals_fast_on_random_databases(session, db, minsup, closed, generator, max_len, top_k, contain):
+    if contain is not None and not any(contain in s for s in db):
+        contain = None
+    assert_engines_equal(db, minsup, closed=closed, generator=generator, max_len=max_len, top_k=top_k,
+                         must_contain=contain)
+
+
+def test_discriminative_patterns_on_spark_equal_fast(session):
+    from segkit.patterns import discriminative_patterns
+
+    buyers = [["search", "product", "cart", "checkout"]] * 6 + [["home", "product"]] * 4
+    abandoners = [["search", "product", "cart"]] * 3 + [["home", "product", "cart"]] * 7
+    kw = dict(labels=("buyers", "abandoners"), max_len=3)
+    got = discriminative_patterns(buyers, abandoners, 0.3, engine="spark", **kw)
+    pd.testing.assert_frame_equal(got, discriminative_patterns(buyers, abandoners, 0.3, engine="fast", **kw))
+    assert got["significant"].any()
+
+
+def test_engine_spark_points_a_spark_dataframe_to_mine_patterns_spark(session):
+    sdf = session.createDataFrame([(["a", "b"],), (["a"],)], "sequence array<string>")
+    with pytest.raises(ParameterError, match=r"Spark DataFrame.*segkit.spark.mine_patterns_spark") as info:
+        mine_patterns(sdf, 1, engine="spark")
+    assert info.value.name == "sequences"
+
+
+# --- BehaviorClusterer(method="spark_kmeans") ----------------------------------------------------
+
+def _blob_table() -> tuple[pd.DataFrame, np.ndarray]:
+    # unequal sizes, so the numbering by size is visible
+    X, y = make_blobs([300, 200, 150, 100], n_features=3, centers=[[0, 0, 0], [10, 10, 0], [0, 10, 10], [10, 0, 10]],
+                      cluster_std=0.6, random_state=3)
+    t = pd.DataFrame(X, columns=["x0", "x1", "x2"])
+    t.insert(0, "user_id", [f"u{i}" for i in range(len(t))])
+    return t, y
+
+
+def test_spark_kmeans_recovers_blobs_and_agrees_with_kmeans(session):
+    from segkit.clustering import BehaviorClusterer
+
+    t, y = _blob_table()
+    kw = dict(features=[], extra_features=["x0", "x1", "x2"], k_range=(3, 5), stability_runs=3, n_bootstrap=20)
+    spark = BehaviorClusterer(method="spark_kmeans", **kw).fit(t)
+    local = BehaviorClusterer(method="kmeans", **kw).fit(t)
+    assert spark.method_ == "spark_kmeans" and spark.stability_method_ == "kmeans"
+    assert spark.chosen_k_ == 4 and adjusted_rand_score(y, spark.labels_) == 1.0
+    assert np.bincount(spark.labels_).tolist() == [300, 200, 150, 100]  # numbered by size
+    np.testing.assert_array_equal(spark.labels_, local.labels_)
+    np.testing.assert_allclose(spark.cluster_centers_, local.cluster_centers_, atol=1e-6)
+    np.testing.assert_array_equal(spark.predict(t), spark.labels_)
+    pd.testing.assert_series_equal(spark.validation_.loc[4], local.validation_.loc[4], atol=1e-6)
+    assert spark.names_ == local.names_
+
+
+def test_inputs_go_to_spark_in_chunks_with_int32_offsets(session, monkeypatch):
+    import segkit.spark as spark_module
+
+    # Arrow list offsets are int32: large inputs are sent in chunks of fewer than 2**31 values
+    monkeypatch.setattr(spark_module, "_ARROW_CHUNK_ROWS", 3)
+    monkeypatch.setattr(spark_module, "_ARROW_MAX_VALUES", 7)
+    assert spark_module._row_chunks(np.array([0, 5, 6, 15, 16, 17, 18, 19])) == [(0, 2), (2, 3), (3, 6), (6, 7)]
+    db = [list("abcab"), ["a"], list("bcabcabca"), ["c"], ["a", "b"], ["b"], list("abc")]
+    assert_engines_equal(db, 2, closed=True)
+    X, y = make_blobs(40, n_features=3, centers=[[0, 0, 0], [10, 10, 0]], cluster_std=0.5, random_state=0)
+    assert adjusted_rand_score(y, kmeans_spark(X, 2, session=session).labels) == 1.0
