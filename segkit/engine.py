@@ -195,10 +195,24 @@ def _spark_parquet(backend: BaseBackend, files: str | list[str], *, numbered: bo
     df = backend._session.read.parquet(*paths)
     if numbered:
         assert offsets is not None
-        path = F.col("_metadata.file_path")
-        offset = F.lit(0)
-        for f, o in offsets.items():  # Spark reports file: URIs
-            offset = F.when(path == F.lit(Path(f).resolve().as_uri()), F.lit(int(o))).otherwise(offset)
+        from urllib.parse import unquote, urlparse
+
+        # Spark names files by its own URIs ("file:/tmp/x.parquet"); map them back to our paths
+        local = {os.path.abspath(f): o for f, o in offsets.items()}  # Spark qualifies paths without resolving links
+        by_uri = {}
+        for uri in df.inputFiles():
+            key = os.path.abspath(unquote(urlparse(uri).path))
+            if key not in local:
+                raise ParameterError("data", uri, message=f"Spark reads {uri!r}, which is not among the Parquet files "
+                                     f"segkit numbered ({len(local)} files); pass a folder or a glob of local files")
+            by_uri[uri] = local[key]
+        if len(by_uri) != len(local):
+            raise ParameterError("data", sorted(local), message=f"Spark reads {len(by_uri)} of the {len(local)} Parquet files")
+        # the metadata column spells local files "file:/tmp/x" where inputFiles says "file:///tmp/x"
+        path = F.expr("url_decode(regexp_replace(_metadata.file_path, '^file:/+', '/'))")
+        offset = F.lit(None).cast("long")
+        for key, o in local.items():
+            offset = F.when(path == F.lit(key), F.lit(int(o))).otherwise(offset)
         df = df.select("*", (F.col("_metadata.row_index") + offset).cast("long").alias(ROW_COL))
     name = f"_segkit_{uuid.uuid4().hex[:12]}"
     df.createOrReplaceTempView(name)
