@@ -367,6 +367,11 @@ def mine_patterns(
     # rows: (support, tuple of codes), sorted by support descending then codes
     if top_k is not None:
         rows = rows[:top_k]
+    return _pattern_frame(rows, items, minsup, n_seq, resolved)
+
+
+def _pattern_frame(rows: list[tuple[int, tuple[int, ...]]], items: list[Any], minsup: int, n_seq: int, engine: str) -> pd.DataFrame:
+    """The result frame of ``(support, pattern codes)`` rows: pattern (decoded), support, length."""
     if not rows:
         out = _empty_frame()
     else:
@@ -375,7 +380,7 @@ def mine_patterns(
             "support": np.array([s for s, _ in rows], dtype=np.int64),
             "length": np.array([len(p) for _, p in rows], dtype=np.int64),
         })
-    out.attrs = {"min_support": minsup, "n_sequences": n_seq, "engine": resolved}
+    out.attrs = {"min_support": minsup, "n_sequences": n_seq, "engine": engine}
     return out
 
 

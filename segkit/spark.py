@@ -491,18 +491,9 @@ def _spark_fraction(min_count: int, n_sequences: int) -> float:
 
 
 def _frame(rows: list[tuple[int, tuple[int, ...]]], items: list[Any], minsup: int, n_seq: int) -> pd.DataFrame:
-    from .patterns import _empty_frame
+    from .patterns import _pattern_frame
 
-    if not rows:
-        out = _empty_frame()
-    else:
-        out = pd.DataFrame({
-            "pattern": pd.Series([tuple(items[c] for c in pat) for _, pat in rows], dtype=object),
-            "support": np.array([s for s, _ in rows], dtype=np.int64),
-            "length": np.array([len(p) for _, p in rows], dtype=np.int64),
-        })
-    out.attrs = {"min_support": minsup, "n_sequences": n_seq, "engine": "spark"}
-    return out
+    return _pattern_frame(rows, items, minsup, n_seq, "spark")
 
 
 def _sequences_from_spark(df: SparkDataFrame, sequence_col: Any) -> tuple[SparkDataFrame, int, int, list[Any]]:
