@@ -45,7 +45,6 @@ SPARK_DRIVER_MEMORY = "6g"  # local[2]: the driver JVM is the executor too
 SPARK_BUDGET_S = 25 * 60.0  # a Spark case estimated to take longer is reported as not run
 CASE_TIMEOUT_S = 60 * 60.0  # a case still running after this is stopped and reported as not finished
 POLL_S = 0.05
-_PAGE = os.sysconf("SC_PAGE_SIZE")
 
 
 def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -64,18 +63,28 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
     from benchmarks.bench_segments import _crm
 
     steps: dict[str, float] = {}
+    _reset_peak()
     t = time.perf_counter()
 
     def lap(name: str) -> None:
         nonlocal t
         now = time.perf_counter()
         steps[f"{name}_s"] = round(now - t, 2)
+        steps[f"{name}_peak_mb"] = _own_peak_mb()  # this (Python) process only: DuckDB's memory, not Spark's JVM
+        steps[f"{name}_held_mb"] = _own_rss_mb()  # what stays resident after the step
+        if engine == "duckdb":  # of which DuckDB's buffer manager (bounded by memory_limit, spills past it)
+            with con.con.cursor() as cur:  # a cursor of its own: segkit may hold an open result on the connection
+                used = cur.sql("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
+            steps[f"{name}_duckdb_mb"] = round(float(used) / 1e6, 1)
+        _reset_peak()
         t = now
 
     if engine == "spark":
         con = connect("spark", spark_master="local[2]", spark_config=settings["spark_config"])
     else:
         con = connect("duckdb", memory_limit=settings["memory_limit"], temp_directory=str(Path(temp_dir) / "duckdb-spill"))
+        for key, value in settings.get("duckdb_settings", {}).items():
+            con.raw_sql(f"SET {key} = {value!r}")
     lap("connect")
     events = numbered(path, con=con)
     clean = clean_events(events, output="ibis")
@@ -90,6 +99,27 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
     lap("segments")
     return {"rows_in": int(clean.rows_in), "rows": int(clean.rows_out), "sessions": len(sessions), "users": len(users),
             "members": len(members), **steps}
+
+
+def _own_peak_mb() -> float:
+    """This process's peak resident MB since start or the last :func:`_reset_peak` (``VmHWM``)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1e3 for line in fh if line.startswith("VmHWM:"))
+
+
+def _own_rss_mb() -> float:
+    """This process's resident MB now (``VmRSS``)."""
+    with open("/proc/self/status") as fh:
+        return next(int(line.split()[1]) / 1e3 for line in fh if line.startswith("VmRSS:"))
+
+
+def _reset_peak() -> None:
+    """Restart the kernel's peak-RSS mark of this process (Linux 4.0+; ignored where refused)."""
+    try:
+        with open("/proc/self/clear_refs", "w") as fh:
+            fh.write("5")
+    except OSError:
+        pass
 
 
 def _tree_rss(root: int) -> tuple[float, dict[int, tuple[str, float]]]:
@@ -127,8 +157,8 @@ def measure_tree(target: str, *args: Any, timeout: float = CASE_TIMEOUT_S) -> tu
 
     Like :func:`benchmarks.harness.measure_isolated` (the time is measured inside the child, around
     the call only, after segkit is imported), but the memory counts the child's descendants too
-    (Spark's JVM). ``peak_mb`` is the larger of the polled tree total and the largest single
-    process's high-water mark. Raises ``TimeoutError`` after ``timeout`` seconds (the child's
+    (Spark's JVM). ``peak_mb`` is the largest of the polled tree total, each process's high-water
+    mark and the per-step peaks the target reports (``*_peak_mb``). Raises ``TimeoutError`` after ``timeout`` seconds (the child's
     process group is stopped).
     """
     module, func = target.split(":")
@@ -143,17 +173,20 @@ def measure_tree(target: str, *args: Any, timeout: float = CASE_TIMEOUT_S) -> tu
     with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
         proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, stdout=out, stderr=err, text=True, start_new_session=True)
         peak, hwm, t0 = 0.0, {}, time.monotonic()
-        while proc.poll() is None:
-            total, marks = _tree_rss(proc.pid)
-            peak = max(peak, total)
-            for pid, (name, mb) in marks.items():  # a process's last program name (a fork runs python until it execs java)
-                seen_name, seen_mb = hwm.get(pid, ("?", 0.0))
-                hwm[pid] = (name or seen_name, max(seen_mb, mb))
-            if time.monotonic() - t0 > timeout:
-                os.killpg(proc.pid, signal.SIGKILL)  # the child's own group (start_new_session)
+        try:
+            while proc.poll() is None:
+                total, marks = _tree_rss(proc.pid)
+                peak = max(peak, total)
+                for pid, (name, mb) in marks.items():  # a process's last program name (a fork runs python until it execs java)
+                    seen_name, seen_mb = hwm.get(pid, ("?", 0.0))
+                    hwm[pid] = (name or seen_name, max(seen_mb, mb))
+                if time.monotonic() - t0 > timeout:
+                    raise TimeoutError(f"{target} still running after {timeout:.0f} s")
+                time.sleep(POLL_S)
+        finally:  # a timeout or an interrupted benchmark stops the case's whole group (start_new_session)
+            if proc.poll() is None:
+                os.killpg(proc.pid, signal.SIGKILL)
                 proc.wait()
-                raise TimeoutError(f"{target} still running after {timeout:.0f} s")
-            time.sleep(POLL_S)
         out.seek(0)
         err.seek(0)
         stdout, stderr = out.read(), err.read()
@@ -166,7 +199,9 @@ def measure_tree(target: str, *args: Any, timeout: float = CASE_TIMEOUT_S) -> tu
         if mb >= 50:
             names[name] = max(names.get(name, 0.0), mb)
     res = {**res, "tree_polled_mb": round(peak, 1), "hwm_mb": {k: round(v, 1) for k, v in sorted(names.items())}}
-    return t, max(peak, max((mb for _, mb in hwm.values()), default=0.0)), res
+    # the child's own per-step peaks too (it restarts its high-water mark at each step)
+    marks = [mb for _, mb in hwm.values()] + [v for k, v in res.items() if k.endswith("_peak_mb") and isinstance(v, (int, float))]
+    return t, max([peak, *marks]), res
 
 
 def _settings(engine: str, n: int, temp_dir: Path) -> dict[str, Any]:
