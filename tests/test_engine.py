@@ -67,3 +67,34 @@ def test_epoch_us_portable_form_matches_duckdb_and_takes_nanoseconds(monkeypatch
     monkeypatch.setattr(engine_mod, "backend_name", lambda expr: None)
     portable = engine_mod.to_pandas(t.select(us=engine_mod.epoch_us(t, t.ts)))["us"].tolist()
     assert fast == portable == [1_000_000, int(ts[1].value // 1000)]
+
+
+def test_a_frame_is_released_by_duckdb_once_no_expression_uses_it():
+    # Ibis 12 keeps every executed memtable registered (an Arrow copy) until exit; segkit's
+    # connections unregister it when its operation is collected, and register it again if needed
+    import gc
+
+    import numpy as np
+
+    from segkit.engine import as_table, connect, materialize
+
+    con = connect()
+
+    def views() -> int:
+        return con.con.sql("SELECT count(*) FROM duckdb_views() WHERE NOT internal").fetchall()[0][0]
+
+    frame = pd.DataFrame({"a": np.arange(1000)})
+    t = as_table(frame)
+    assert to_pandas(t.a.sum().name("s").as_table(), con=con)["s"].item() == 499500
+    assert views() == 1
+    later = t.mutate(b=t.a + 1)
+    del t
+    gc.collect()
+    assert views() == 1  # `later` still reads it
+    assert to_pandas(later.b.sum().name("s").as_table(), con=con)["s"].item() == 500500
+    del later
+    gc.collect()
+    assert views() == 0
+    stored = materialize(ibis.memtable(frame), con=con)  # the stored copy outlives the memtable
+    gc.collect()
+    assert views() == 0 and to_pandas(stored.count().name("n").as_table(), con=con)["n"].item() == 1000
