@@ -243,6 +243,8 @@ class SequenceParams(_Section):
         description="items removed before contrasting cohorts (those that define the cohorts)",
     )
     markov_orders: list[int] = Field(default_factory=lambda: [1, 2, 3], description="Markov orders compared")
+    engine: Literal["auto", "fast", "prefixspan", "spark"] = Field(
+        "auto", description="PrefixSpan engine: auto, fast (compiled), prefixspan (the package) or spark (MLlib on the engine's session)")
 
     @field_validator("max_gap")
     @classmethod

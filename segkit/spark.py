@@ -302,6 +302,9 @@ def spark_session(
     builder = SparkSession.builder.master(master).appName(app_name)
     for key, value in settings.items():
         builder = builder.config(key, value)
+    # the session's users (Ibis's pyspark backend, notebooks converting results) would see
+    # pyspark's pandas-3 warning at every conversion; segkit's Spark tests run on pandas 3
+    warnings.filterwarnings("ignore", message="PySpark does not yet fully support pandas", category=FutureWarning)
     try:
         with _quiet():
             session = builder.getOrCreate()

@@ -128,3 +128,14 @@ def test_segments_section_rejects_a_one_step_funnel_and_a_bare_window():
         Params.from_flat({"name": "x", "segments_funnel_steps": ["purchase"]})
     with pytest.raises(ParameterError, match="funnel_within"):
         Params.from_flat({"name": "x", "segments_funnel_within": "7"})
+
+
+def test_the_spark_set_runs_mllib_for_patterns_and_clusters_and_engines_are_checked(tmp_path):
+    sets = validate_parameter_dir(REPO / "parameters")
+    spark = sets["spark"]
+    assert spark.engine.name == "spark" and spark.sequences.engine == "spark" and spark.clustering.method == "spark_kmeans"
+    assert {"04", "05"} <= set(spark.report.notebooks)
+    flat = spark.flat()
+    assert flat["sequences_engine"] == "spark" and flat["clustering_method"] == "spark_kmeans"
+    with pytest.raises(ParameterError, match=r"sequences.engine: got 'mllib'; Input should be 'auto', 'fast', 'prefixspan' or 'spark'"):
+        load_params(write(tmp_path, "sequences:\n  engine: mllib\n"))
