@@ -81,7 +81,19 @@ def _duckdb_arg_max(arg: dt.string, val: dt.int64) -> dt.string:  # type: ignore
     """DuckDB's ``arg_max`` (see :func:`_duckdb_arg_min`)."""
 
 
-_TIME_ROW = dt.Struct({"u": dt.int64, "r": dt.int64})
+_TIME_ROW = dt.Decimal(38, 0)  # DuckDB's HUGEINT (the SQL below never casts to DECIMAL, which is slower)
+
+
+@ibis.udf.scalar.builtin(name="multiply")
+def _duckdb_multiply_wide(us: dt.int64, factor: dt.uint64) -> _TIME_ROW:  # type: ignore[empty-body,valid-type]
+    """DuckDB's ``multiply`` of a BIGINT by the HUGEINT literal 2**63: a HUGEINT."""
+
+
+def _duckdb_time_row(us: ibis.IntegerValue, row: ibis.IntegerValue) -> ibis.Value:
+    """One HUGEINT ordered as (time, input row): ``us * 2**63 + row``, exact for every int64 time
+    and row number in [0, 2**63). DuckDB's ``arg_min`` on it is about twice as fast as on the
+    STRUCT (time, row), which it compares through a generic sort key."""
+    return _duckdb_multiply_wide(us, ibis.literal(2**63, "uint64")) + row
 
 
 @ibis.udf.agg.builtin(name="arg_min")
@@ -173,13 +185,13 @@ class _Events:
         # by the integer epoch; on DuckDB its native arg_min / arg_max (see _duckdb_arg_min)
         # events that carry their input row number break ties in time by it, so the first and
         # last values do not depend on the engine's order (DuckDB and Spark agree exactly)
-        key = ibis.struct({"u": self.us, "r": self.t[ROW_COL].cast("int64")}) if ROW_COL in self.t.columns else self.us
         if self.duckdb and self.t[col].type().is_string():
             if ROW_COL in self.t.columns:
                 fn = _duckdb_arg_max_tr if last else _duckdb_arg_min_tr
-            else:
-                fn = _duckdb_arg_max if last else _duckdb_arg_min
-            return fn(self.t[col], key, where=cond)
+                return fn(self.t[col], _duckdb_time_row(self.us, self.t[ROW_COL].cast("int64")), where=cond)
+            fn = _duckdb_arg_max if last else _duckdb_arg_min
+            return fn(self.t[col], self.us, where=cond)
+        key = ibis.struct({"u": self.us, "r": self.t[ROW_COL].cast("int64")}) if ROW_COL in self.t.columns else self.us
         return self.t[col].argmax(key, where=cond) if last else self.t[col].argmin(key, where=cond)
 
 

@@ -296,3 +296,24 @@ def test_pandas_baseline_agrees_with_segkit():
                 "share_mobile", "cart_abandonment", "recency_days", "visits_per_week"]:
         np.testing.assert_allclose(users_sk[col].to_numpy(float), users_pd[col].to_numpy(float), rtol=1e-9,
                                    err_msg=col)
+
+
+@pytest.mark.parametrize("base", ["1969-12-31 23:00", "2024-01-01 10:00"])
+def test_first_and_last_values_break_ties_in_time_by_input_row(base):
+    # DuckDB orders (time, row) as one 128-bit integer: times before 1970 and row numbers past
+    # 2**32 must order exactly as the pair does
+    from segkit.engine import ROW_COL
+
+    t0 = pd.Timestamp(base, tz="UTC")
+    ts = [t0, t0, t0 + pd.Timedelta("1min"), t0 + pd.Timedelta("1min")]
+    ev = pd.DataFrame({
+        "user_id": ["a"] * 4, "event": ["page_view"] * 4, "timestamp": ts,
+        "page_type": ["home", "search", "product", "cart"], "referrer": ["x.com", "y.com", "z.com", "w.com"],
+        ROW_COL: np.array([2**40 + 7, 2**40 + 3, 5, 2**33], dtype="int64"),
+    })
+    s = session_table(split_sessions(ibis.memtable(ev), output="ibis"), features=["entry_page_type", "exit_page_type", "referrer"])
+    got = s.iloc[0]
+    assert (got["entry_page_type"], got["exit_page_type"], got["referrer"]) == ("search", "cart", "y.com")
+    reordered = ev.assign(**{ROW_COL: np.array([3, 2**40, 2**41, 7], dtype="int64")})  # the other of each tie first
+    got = session_table(split_sessions(ibis.memtable(reordered), output="ibis"), features=["entry_page_type", "exit_page_type", "referrer"]).iloc[0]
+    assert (got["entry_page_type"], got["exit_page_type"], got["referrer"]) == ("home", "product", "x.com")
