@@ -299,7 +299,8 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
     base = t  # the distinct values come from the events before any lookup is joined
     if "device" in cols or "user_agent" in cols:
         keys = [c for c in ("device", "user_agent") if c in cols]
-        dist = base.group_by(keys).aggregate(_n=base.count())
+        # stored first: normalize_devices reads it twice (its distinct user agents, then the lookup)
+        dist = temps.table(base.group_by(keys).aggregate(_n=base.count()), "device_values")
         dist = dist.mutate(_k_device=dist.device) if "device" in cols else dist.mutate(device=ibis.null("string"))
         ua = "user_agent" if "user_agent" in cols else None
         dev = normalize_devices(dist, user_agent_col=ua, labels=dict(params.device_labels) or None, output="ibis")
@@ -458,7 +459,10 @@ def clean_events(
     )
     visitors = bots.visitors if isinstance(bots.visitors, pd.DataFrame) else to_pandas(bots.visitors)
     flagged = visitors.loc[visitors["is_bot"], ["user_id", "reasons"]].rename(columns={"user_id": "_bot_user", "reasons": "_bot_reasons"})
-    bot_table = ibis.memtable(flagged.astype({"_bot_user": "string", "_bot_reasons": "string"}), schema={"_bot_user": "string", "_bot_reasons": "string"})
+    # the ledger's reason of a bot's rows (its first reason's name), once per visitor rather than per row
+    flagged = flagged.assign(_bot_reason="bot_" + flagged["_bot_reasons"].astype("string").str.split("; ").str[0].str.split("=").str[0])
+    bot_schema = {"_bot_user": "string", "_bot_reasons": "string", "_bot_reason": "string"}
+    bot_table = ibis.memtable(flagged.astype(bot_schema), schema=bot_schema)
 
     compared = [c for c in CANONICAL_COLUMNS if c in table.columns and c != "timestamp"]  # find_duplicates' default
     # the duplicate check's window sorts only integers (row, key hash, time); the few flagged
@@ -473,11 +477,13 @@ def clean_events(
     )
     d = narrow.left_join(bot_table, narrow.user_id == bot_table._bot_user)
     d = d.left_join(dup, d[_ROW] == dup._dup_row)
+    # the cheap test first: the reasons (CASE, string splits) are built for dropped rows only
+    d = d.filter(d._unknown | d._bot_reasons.notnull() | d.duplicate.notnull())
     d = d.select(
         _ROW,
         reason=ibis.cases(
             (d._unknown, "unknown_event"),
-            (d._bot_reasons.notnull(), "bot_" + d._bot_reasons.split("; ")[0].split("=")[0]),
+            (d._bot_reasons.notnull(), d._bot_reason),
             (d.duplicate.notnull(), d.duplicate),
             else_=ibis.null("string"),
         ),
@@ -486,7 +492,7 @@ def clean_events(
         ),
         detail=ibis.cases((d._unknown, d._detail), (d._bot_reasons.notnull(), d._bot_reasons), else_=ibis.literal("")),
     )
-    decisions = temps.table(d.filter(d.reason.notnull()), "dropped")
+    decisions = temps.table(d, "dropped")
     counts = to_pandas(decisions.group_by(["step", "reason"]).aggregate(rows=decisions.count()))
     for step in ("taxonomy", "bots", "duplicates"):
         for rec in counts[counts["step"] == step].sort_values("reason").itertuples():
