@@ -63,8 +63,9 @@ def connect(backend: Literal["duckdb", "spark"] = "duckdb", *, threads: int | No
         pass
     # DuckDB's allocator keeps what a query freed for the next one, up to 128 MB per thread by
     # default, and purges lazily: the memory a large sort or join used stayed resident for the
-    # rest of a pipeline (about 2 GB after the 10M-event pipeline, on top of its 0.4 GB of temp
-    # tables). Flushing past 32 MB, with the purge on background threads, returns it.
+    # rest of a pipeline (2.6 GB resident after the 10M-event pipeline with segments, of which
+    # 0.4 GB temp tables; 1.4 GB with these settings). Flushing past 32 MB, with the purge on
+    # background threads, returns it.
     for setting in ("allocator_flush_threshold = '32MB'", "allocator_background_threads = true"):
         try:
             con.raw_sql(f"SET {setting}")
@@ -79,7 +80,7 @@ def _release_memtables(con: BaseBackend) -> None:
     Ibis 12 registers every ``ibis.memtable`` it executes as a DuckDB view over an Arrow copy of
     the data and only drops it at interpreter exit, so each DataFrame segkit joins (session
     tables, CRM attributes, visitor flags, session numbers) stayed resident for the life of the
-    connection: about 2 GB at 50M events. This restores the op-lifetime cleanup of Ibis 9
+    connection: 2.5 GB of the 10.8 GB peak of the 50M-event pipeline. This restores the op-lifetime cleanup of Ibis 9
     (ibis-project/ibis#10042) on connections segkit opens. An expression still holding the table
     keeps its operation, and so its registration, alive; Ibis registers it again if needed.
     """
