@@ -34,7 +34,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from benchmarks.harness import row
+from benchmarks.harness import row, rss_mb
 
 EVENTS_PER_USER = 71.6  # the simulated shop's default rate
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
         now = time.perf_counter()
         steps[f"{name}_s"] = round(now - t, 2)
         steps[f"{name}_peak_mb"] = _own_peak_mb()  # this (Python) process only: DuckDB's memory, not Spark's JVM
-        steps[f"{name}_held_mb"] = _own_rss_mb()  # what stays resident after the step
+        steps[f"{name}_held_mb"] = round(rss_mb(), 1)  # what stays resident after the step
         if engine == "duckdb":  # of which DuckDB's buffer manager (bounded by memory_limit, spills past it)
             with con.con.cursor() as cur:  # a cursor of its own: segkit may hold an open result on the connection
                 used = cur.sql("SELECT sum(memory_usage_bytes) FROM duckdb_memory()").fetchall()[0][0]
@@ -86,8 +86,6 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
         con = connect("spark", spark_master="local[2]", spark_config=settings["spark_config"])
     else:
         con = connect("duckdb", memory_limit=settings["memory_limit"], temp_directory=str(Path(temp_dir) / "duckdb-spill"))
-        for key, value in settings.get("duckdb_settings", {}).items():
-            con.raw_sql(f"SET {key} = {value!r}")
     lap("connect")
     events = numbered(path, con=con)
     clean = clean_events(events, output="ibis")
@@ -108,12 +106,6 @@ def _own_peak_mb() -> float:
     """This process's peak resident MB since start or the last :func:`_reset_peak` (``VmHWM``)."""
     with open("/proc/self/status") as fh:
         return next(int(line.split()[1]) / 1e3 for line in fh if line.startswith("VmHWM:"))
-
-
-def _own_rss_mb() -> float:
-    """This process's resident MB now (``VmRSS``)."""
-    with open("/proc/self/status") as fh:
-        return next(int(line.split()[1]) / 1e3 for line in fh if line.startswith("VmRSS:"))
 
 
 def _reset_peak() -> None:
