@@ -468,8 +468,9 @@ def clean_events(
     # the duplicate check's window sorts only integers (row, key hash, time); the few flagged
     # rows are joined to the narrow (row, visitor, taxonomy flag, detail) projection
     keyed = table.select(_ROW, "timestamp", _key=ibis.struct({c: table[c] for c in compared}).hash())
-    dup = find_duplicates(keyed, tolerance=params.dedup_tolerance, key_cols=["_key"], exact_cols=["_key", "timestamp"], output="ibis")
-    dup = dup.filter(dup.duplicate.notnull()).select(_dup_row=dup[_ROW], duplicate=dup.duplicate)
+    dup = find_duplicates(keyed, tolerance=params.dedup_tolerance, key_cols=["_key"], exact_cols=["_key", "timestamp"],
+                          flagged_only=True, output="ibis")
+    dup = dup.select(_dup_row=dup[_ROW], duplicate=dup.duplicate)
     narrow = table.select(
         _ROW, "user_id",
         _unknown=(table.event_category == "unknown") if drop_unknown else ibis.literal(False),

@@ -708,6 +708,7 @@ def find_duplicates(
     key_cols: Sequence[str] | None = ("user_id", "event"),
     exact_cols: Sequence[str] | None = None,
     timestamp_col: str = "timestamp",
+    flagged_only: bool = False,
     output: Output = "pandas",
 ) -> pd.DataFrame | ibis.Table:
     """Flag exact and near-duplicate events in a ``duplicate`` column; no row is dropped.
@@ -738,20 +739,23 @@ def find_duplicates(
         table (so reader bookkeeping columns such as line numbers are ignored).
     timestamp_col : str, default="timestamp"
         Event time column.
+    flagged_only : bool, default=False
+        Return only the flagged rows (the same rows and flags; on a large log the engine skips
+        building the flag of every other row).
     output : {"pandas", "ibis"}, default="pandas"
         Return a pandas DataFrame or the Ibis expression.
 
     Returns
     -------
     DataFrame or Ibis table
-        The events with a ``duplicate`` column. Earlier rows are decided by time, then by input
+        The events (or, with ``flagged_only``, the flagged events) with a ``duplicate`` column. Earlier rows are decided by time, then by input
         order for a pandas input (for other inputs, which of equal-time rows is kept is
         arbitrary but the counts are not).
 
     Raises
     ------
     ParameterError
-        If ``tolerance`` has no units or is not positive.
+        If ``tolerance`` has no units or is not positive, or ``flagged_only`` is not a boolean.
     SchemaError
         If a named column is missing.
 
@@ -764,6 +768,8 @@ def find_duplicates(
     >>> find_duplicates(ev)["duplicate"].tolist()
     [<NA>, 'exact_duplicate', 'near_duplicate', <NA>]
     """
+    if not isinstance(flagged_only, (bool, np.bool_)):
+        raise ParameterError("flagged_only", flagged_only, "True or False")
     run = _Run(events, output)
     if tolerance is not None:
         try:
@@ -802,7 +808,7 @@ def find_duplicates(
             key = t[key_cols[0]] if len(key_cols) == 1 and t[key_cols[0]].type().is_integer() else hash64(
                 t, ibis.struct({c: t[c] for c in key_cols}))
             t = t.mutate(__segkit_k=key, __segkit_us=us)
-            w = ibis.window(order_by=[t.__segkit_k, t.__segkit_us, *[t[_ROW]] * has_row])
+            w = ibis.window(order_by=[t.__segkit_k, t.__segkit_us, *([t[_ROW]] if has_row else [])])
             prev = ibis.ifelse(t.__segkit_k.lag().over(w) == t.__segkit_k, t.__segkit_us.lag().over(w), ibis.null("int64"))
             us = t.__segkit_us
         else:
@@ -830,10 +836,12 @@ def find_duplicates(
         t = t.mutate(__segkit_near=near)
     elif tol_us is None:
         t = t.mutate(__segkit_near=ibis.literal(False))
-    flag = ibis.cases(
-        (t["__segkit_exact"], "exact_duplicate"),
-        (t["__segkit_near"].fill_null(False), "near_duplicate"),
-        else_=ibis.null("string"),
-    )
+    t = t.mutate(__segkit_near=t["__segkit_near"].fill_null(False))
+    if flagged_only and run.frame is None:  # the cheap boolean test first: the labels only for flagged rows
+        t = t.filter(t["__segkit_exact"] | t["__segkit_near"])
+    flag = ibis.cases((t["__segkit_exact"], "exact_duplicate"), (t["__segkit_near"], "near_duplicate"), else_=ibis.null("string"))
     t = t.mutate(duplicate=flag).drop("__segkit_exact", "__segkit_near")
-    return run.result(t, ["duplicate"], {})
+    out = run.result(t, ["duplicate"], {})
+    if flagged_only and run.frame is not None:
+        return out.filter(out.duplicate.notnull()) if isinstance(out, ibis.Table) else out[out["duplicate"].notna()]
+    return out

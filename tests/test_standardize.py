@@ -544,6 +544,27 @@ def test_find_duplicates_with_the_whole_row_as_key_matches_a_brute_force_checker
     assert _values(out["duplicate"]) == expected
 
 
+@FAST
+@given(logs=st.lists(st.lists(_row, min_size=1, max_size=10), min_size=1, max_size=8), tol=st.sampled_from([None, 0.5, 1.0]),
+       key_cols=st.sampled_from([("user_id", "event"), None]))
+def test_flagged_only_returns_exactly_the_flagged_rows(logs, tol, key_cols):
+    rows = [(f"{k}-{u}", e, t, p) for k, log in enumerate(logs) for (u, e, t, p) in log]
+    ev = _log(rows)
+    kw = {"tolerance": None if tol is None else f"{int(tol * 1000)}ms", "key_cols": key_cols}
+    full = find_duplicates(ev, **kw)
+    pd.testing.assert_frame_equal(find_duplicates(ev, flagged_only=True, **kw), full[full["duplicate"].notna()])
+    # an Ibis input takes the engine path (the labels are built after the filter); which of
+    # equal rows is the copy is arbitrary there, the counts are not
+    lazy = find_duplicates(ibis.memtable(ev), flagged_only=True, output="ibis", **kw).to_pandas()
+    assert lazy["duplicate"].value_counts().to_dict() == full["duplicate"].value_counts().to_dict()
+    assert len(lazy) == int(full["duplicate"].notna().sum())
+
+
+def test_flagged_only_must_be_a_boolean():
+    with pytest.raises(ParameterError, match="flagged_only.*'yes'.*True or False"):
+        find_duplicates(_log([("u", "view", 0, "/a")]), flagged_only="yes")
+
+
 def test_row_order_survives_a_larger_shuffled_log():
     rng = np.random.default_rng(0)
     n = 5000
