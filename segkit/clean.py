@@ -28,7 +28,7 @@ import numpy as np
 import pandas as pd
 
 from .bots import filter_bots
-from .engine import ROW_COL, Data, Output, backend_of, drop_temp, hash64, materialize, numbered, remember_kept, to_pandas
+from .engine import ROW_COL, Data, Output, backend_of, drop_temp, hash64, materialize, numbered, order_free, remember_kept, to_pandas
 from .errors import ParameterError, SegkitError, check_columns
 from .missing import DropPolicy, FillPolicy, MeanPolicy, MedianPolicy, ModePolicy, ModelPolicy, impute_missing, parse_policies
 from .params import CleaningParams
@@ -377,6 +377,7 @@ def _check_input(table: ibis.Table) -> int:
     return n
 
 
+@order_free
 def clean_events(
     events: Data,
     params: CleaningParams | Mapping[str, Any] | None = None,
@@ -408,9 +409,9 @@ def clean_events(
     >>> import pandas as pd
     >>> ev = pd.DataFrame({"user_id": ["a", "a"], "event": ["page_view"] * 2, "page": ["/", "/"],
     ...                    "timestamp": pd.to_datetime(["2024-01-01 10:00"] * 2, utc=True)})
-    >>> res = clean_events(ev)
+    >>> res = clean_events(ev, {"missing": {}})  # the default fills referrer, which this log lacks
     >>> res.rows_in, res.rows_out, res.ledger["reason"].tolist()
-    (2, 1, ['exact_duplicate'])
+    (2, 1, ['exact_duplicate', 'filled_from_url'])
     """
     if params is None:
         params = CleaningParams()

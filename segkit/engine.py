@@ -66,16 +66,47 @@ def connect(backend: Literal["duckdb", "spark"] = "duckdb", *, threads: int | No
     # rest of a pipeline (2.6 GB resident after the 10M-event pipeline with segments, of which
     # 0.4 GB temp tables; 1.4 GB with these settings). Flushing past 32 MB, with the purge on
     # background threads, returns it.
-    # Every segkit query whose result order matters says so with ORDER BY (outputs, the session
-    # spine); without the promise to keep the scan order elsewhere, DuckDB parallelizes inserts,
-    # joins and result collection more freely and buffers less: the 10M-event pipeline (clean,
-    # sessions, features) ran 1.7 and 2.9 s faster in two alternating runs.
-    for setting in ("allocator_flush_threshold = '32MB'", "allocator_background_threads = true", "preserve_insertion_order = false"):
+    for setting in ("allocator_flush_threshold = '32MB'", "allocator_background_threads = true"):
         try:
             con.raw_sql(f"SET {setting}")
         except duckdb.Error:  # pragma: no cover - a DuckDB build without the setting
             pass
     return con
+
+
+def order_free(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Run ``func`` with DuckDB free to return unordered results in any order.
+
+    DuckDB keeps the scan order of results without ORDER BY by default
+    (``preserve_insertion_order``), which costs buffering and parallelism in inserts, joins
+    and result collection. The event pipeline's functions (cleaning, sessions, features) order
+    every result whose order matters, so they run without that promise: the 10M-event pipeline
+    ran 1.7 and 2.9 s faster in two alternating runs, with identical outputs at 1M events
+    (Parquet and DataFrame inputs). Elsewhere the default stands: a Parquet file read into pandas keeps its row order, so
+    seeded steps (clustering, sampling) see the same rows in the same order every run. The
+    setting is restored afterwards on the default connection and on the backend of an Ibis
+    table passed first (Spark connections are left alone).
+    """
+    import functools
+
+    @functools.wraps(func)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        cons = []
+        first = args[0] if args else None
+        for con in [default_connection()] + ([backend_of(first)] if isinstance(first, ibis.Table) else []):
+            if con.name == "duckdb" and all(con is not c for c in cons):
+                cons.append(con)
+        before = []
+        for con in cons:
+            before.append(con.con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
+            con.con.execute("SET preserve_insertion_order = false")
+        try:
+            return func(*args, **kwargs)
+        finally:
+            for con, value in zip(cons, before):
+                con.con.execute(f"SET preserve_insertion_order = {'true' if value else 'false'}")
+
+    return wrapper
 
 
 def _release_memtables(con: BaseBackend) -> None:

@@ -36,7 +36,7 @@ import ibis
 import ibis.expr.datatypes as dt
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, as_table, backend_of, bound_backend, epoch_us, finish, to_pandas
+from .engine import ROW_COL, Data, Output, as_table, backend_of, bound_backend, epoch_us, finish, order_free, to_pandas
 from .errors import ParameterError, SchemaError, check_columns, did_you_mean, format_allowed
 from .params import parse_duration
 
@@ -651,6 +651,7 @@ def _crm_table(crm: Data, crm_key_col: str, con: Any = None) -> ibis.Table:
     )
 
 
+@order_free
 def build_user_features(
     events: Data,
     *,

@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, arrow_batches, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, to_pandas
+from .engine import ROW_COL, Data, Output, arrow_batches, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, order_free, to_pandas
 from .features import _US
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -301,6 +301,7 @@ def _session_numbers_sorted(t: ibis.Table, td: pd.Timedelta, *, user_col: str, t
     return materialize(ibis.memtable(parts), con=con)
 
 
+@order_free
 def split_sessions(
     events: Data,
     *,
@@ -449,6 +450,7 @@ def split_sessions(
     return finish(t, output)
 
 
+@order_free
 def session_table(
     events: Data,
     *,

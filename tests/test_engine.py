@@ -100,13 +100,39 @@ def test_a_frame_is_released_by_duckdb_once_no_expression_uses_it():
     assert views() == 0 and to_pandas(stored.count().name("n").as_table(), con=con)["n"].item() == 1000
 
 
+def _insertion_order() -> bool:
+    from segkit.engine import default_connection
+
+    return bool(default_connection().con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
+
+
+def test_order_free_lifts_insertion_order_only_while_the_function_runs():
+    from segkit.engine import order_free
+
+    seen = []
+
+    @order_free
+    def step(fail: bool) -> None:
+        seen.append(_insertion_order())
+        if fail:
+            raise ValueError("boom")
+
+    assert _insertion_order()
+    step(False)
+    with pytest.raises(ValueError, match="boom"):
+        step(True)
+    assert seen == [False, False] and _insertion_order()
+
+
 def test_row_level_results_keep_input_order_past_one_parallel_scan_chunk():
-    # DuckDB runs with preserve_insertion_order=false: results are in input order only where a
-    # query says ORDER BY. 400k rows span several of DuckDB's 122,880-row scan chunks, so a
-    # DataFrame function that lost the order would return misaligned rows here.
+    # The pipeline functions run with preserve_insertion_order=false (segkit.engine.order_free):
+    # results are in input order only where a query says ORDER BY. 400k rows span several of
+    # DuckDB's 122,880-row scan chunks, so a DataFrame function that lost the order would
+    # return misaligned rows here (an unordered join of this size does come back scrambled).
     import numpy as np
 
     import segkit
+    from segkit.engine import order_free
 
     rng = np.random.default_rng(3)
     n = 400_000
@@ -117,11 +143,11 @@ def test_row_level_results_keep_input_order_past_one_parallel_scan_chunk():
         "timestamp": pd.Timestamp("2024-01-01", tz="UTC") + pd.to_timedelta(rng.integers(0, 10**9, n), unit="ms"),
         "page": pages[rng.integers(0, len(pages), n)],
     }, index=rng.permutation(n))
-    out = segkit.normalize_urls(ev)
+    out = order_free(segkit.normalize_urls)(ev)
     assert out.index.equals(ev.index)
     expected = {"/Product/p1/": "/Product/p1", "https://shop.example.com/cart?x=1": "/cart", "/blog/a": "/blog/a", "/": "/"}
     assert (out["page"].to_numpy() == ev["page"].map(expected).to_numpy()).all()
-    dups = segkit.find_duplicates(ev, tolerance=None)
+    dups = order_free(segkit.find_duplicates)(ev, tolerance=None)
     assert dups.index.equals(ev.index)
     first = ~ev.duplicated(["user_id", "event", "timestamp", "page"])
     assert (dups["duplicate"].isna().to_numpy() == first.to_numpy()).all()
