@@ -82,10 +82,10 @@ def order_free(func: Callable[..., Any]) -> Callable[..., Any]:
     and result collection. The event pipeline's functions (cleaning, sessions, features) order
     every result whose order matters, so they run without that promise: the 10M-event pipeline
     ran 1.7 and 2.9 s faster in two alternating runs, with identical outputs at 1M events
-    (Parquet and DataFrame inputs). Elsewhere the default stands: a Parquet file read into pandas keeps its row order, so
-    seeded steps (clustering, sampling) see the same rows in the same order every run. The
-    setting is restored afterwards on the default connection and on the backend of an Ibis
-    table passed first (Spark connections are left alone).
+    (Parquet and DataFrame inputs). Elsewhere the default stands: a Parquet file read into
+    pandas keeps its row order, so seeded steps (clustering, sampling) see the same rows in the
+    same order every run. The setting is restored afterwards on the default connection and on
+    the backend of an Ibis table passed first (Spark connections are left alone).
     """
     import functools
 

@@ -457,7 +457,8 @@ def _map_distinct(t: ibis.Table, col: str, build: Any) -> ibis.Table:
 
 def _normalize_url_table(d: ibis.Table, *, keep_params: tuple[str, ...], keep_host: bool, lowercase_path: bool) -> ibis.Table:
     t = _split_url(d, _KEY)
-    path = t["__u_path"].re_replace(r"/{2,}", "/").re_replace(r"/+$", "")
+    # stripped again: whitespace before a query string ("/a\r?x") is only at the end once the query is gone
+    path = t["__u_path"].strip().re_replace(r"/{2,}", "/").re_replace(r"/+$", "")
     path = ibis.ifelse(path == "", "/", path)
     if lowercase_path:
         path = path.lower()
@@ -711,7 +712,8 @@ def find_duplicates(
     flagged_only: bool = False,
     output: Output = "pandas",
 ) -> pd.DataFrame | ibis.Table:
-    """Flag exact and near-duplicate events in a ``duplicate`` column; no row is dropped.
+    """Flag exact and near-duplicate events in a ``duplicate`` column; no row is dropped
+    (unless ``flagged_only`` asks for the flagged rows alone).
 
     * ``"exact_duplicate"``: the row equals an earlier row on every column of ``exact_cols``
       (by default every canonical column present, timestamp included; missing values count as
@@ -748,9 +750,9 @@ def find_duplicates(
     Returns
     -------
     DataFrame or Ibis table
-        The events (or, with ``flagged_only``, the flagged events) with a ``duplicate`` column. Earlier rows are decided by time, then by input
-        order for a pandas input (for other inputs, which of equal-time rows is kept is
-        arbitrary but the counts are not).
+        The events (with ``flagged_only``, the flagged events) with a ``duplicate`` column.
+        Earlier rows are decided by time, then by input order for a pandas input (for other
+        inputs, which of equal-time rows is kept is arbitrary but the counts are not).
 
     Raises
     ------
