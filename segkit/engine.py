@@ -74,6 +74,11 @@ def connect(backend: Literal["duckdb", "spark"] = "duckdb", *, threads: int | No
     return con
 
 
+def insertion_order(con: BaseBackend) -> bool:
+    """Whether a DuckDB connection keeps the scan order of results without ORDER BY."""
+    return bool(con.con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
+
+
 def order_free(func: Callable[..., Any]) -> Callable[..., Any]:
     """Run ``func`` with DuckDB free to return unordered results in any order.
 
@@ -91,20 +96,17 @@ def order_free(func: Callable[..., Any]) -> Callable[..., Any]:
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
-        cons = []
         first = args[0] if args else None
-        for con in [default_connection()] + ([backend_of(first)] if isinstance(first, ibis.Table) else []):
-            if con.name == "duckdb" and all(con is not c for c in cons):
-                cons.append(con)
-        before = []
+        candidates = [default_connection()] + ([backend_of(first)] if isinstance(first, ibis.Table) else [])
+        cons = [c for i, c in enumerate(candidates) if c.name == "duckdb" and all(c is not d for d in candidates[:i])]
+        before = [insertion_order(con) for con in cons]
         for con in cons:
-            before.append(con.con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
             con.con.execute("SET preserve_insertion_order = false")
         try:
             return func(*args, **kwargs)
         finally:
             for con, value in zip(cons, before):
-                con.con.execute(f"SET preserve_insertion_order = {'true' if value else 'false'}")
+                con.con.execute(f"SET preserve_insertion_order = {str(value).lower()}")
 
     return wrapper
 
@@ -115,9 +117,10 @@ def _release_memtables(con: BaseBackend) -> None:
     Ibis 12 registers every ``ibis.memtable`` it executes as a DuckDB view over an Arrow copy of
     the data and only drops it at interpreter exit, so each DataFrame segkit joins (session
     tables, CRM attributes, visitor flags, session numbers) stayed resident for the life of the
-    connection: 2.5 GB of the 10.8 GB peak of the 50M-event pipeline. This restores the op-lifetime cleanup of Ibis 9
-    (ibis-project/ibis#10042) on connections segkit opens. An expression still holding the table
-    keeps its operation, and so its registration, alive; Ibis registers it again if needed.
+    connection: 2.5 GB of the 10.8 GB peak of the 50M-event pipeline. This restores the
+    op-lifetime cleanup of Ibis 9 (ibis-project/ibis#10042) on connections segkit opens. An
+    expression still holding the table keeps its operation, and so its registration, alive;
+    Ibis registers it again if needed.
     """
     import types
     import weakref

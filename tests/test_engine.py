@@ -101,9 +101,9 @@ def test_a_frame_is_released_by_duckdb_once_no_expression_uses_it():
 
 
 def _insertion_order() -> bool:
-    from segkit.engine import default_connection
+    from segkit.engine import default_connection, insertion_order
 
-    return bool(default_connection().con.sql("SELECT current_setting('preserve_insertion_order')").fetchall()[0][0])
+    return insertion_order(default_connection())
 
 
 def test_order_free_lifts_insertion_order_only_while_the_function_runs():
