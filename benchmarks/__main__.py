@@ -34,7 +34,7 @@ def _run_one(module: str, quick: bool) -> list[dict]:
 
 
 def _markdown(rows: list[dict]) -> str:
-    cols = ["case", "engine", "n", "median_s", "peak_mb", "reference", "ratio", "target_s"]
+    cols = ["case", "engine", "n", "median_s", "peak_mb", "reference", "ratio", "target_s", "runs_s"]
     lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
     for r in rows:
         lines.append("| " + " | ".join("" if r.get(c) is None else f"{r[c]:,}" if c == "n" else str(r[c]) for c in cols) + " |")

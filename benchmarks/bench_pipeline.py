@@ -8,6 +8,7 @@ Parquet files, in the same run.
 from __future__ import annotations
 
 import shutil
+import statistics
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from benchmarks.baseline_pandas import pandas_sessions_and_features
 from benchmarks.harness import measure_isolated, row
 
 EVENTS_PER_USER = 71.6  # the simulated shop's default rate
+TARGET_S_10M = 20.0  # issue 3: at most 20 s (and 4 GB) at 10M events on the 2-core machine
 
 
 def segkit_pipeline(path: str) -> dict[str, int]:
@@ -55,12 +57,20 @@ def run(measure: Any, quick: bool = False) -> list[dict]:
             info = simulate_to_parquet(folder, int(n / EVENTS_PER_USER), chunk_users=20_000, seed=7,
                                        taxonomy=Path(__file__).resolve().parents[1] / "parameters" / "taxonomy" / "default.yaml")
             glob = str(folder / "*.parquet")
-            repeat = 1 if n >= 5_000_000 else 3
-            t_ref, mb_ref, ref = measure_isolated("benchmarks.bench_pipeline:pandas_pipeline", glob, repeat=repeat)
-            t, mb, out = measure_isolated("benchmarks.bench_pipeline:segkit_pipeline", glob, repeat=repeat)
+            large = n >= 5_000_000
+            # the pandas reference runs once at 10M (about 3 minutes); segkit's median is over
+            # three fresh processes there, because back-to-back runs on a shared 2-core host
+            # differ by up to a third (``runs_s`` keeps each one)
+            t_ref, mb_ref, ref = measure_isolated("benchmarks.bench_pipeline:pandas_pipeline", glob, repeat=1 if large else 3)
+            if large:
+                runs = [measure_isolated("benchmarks.bench_pipeline:segkit_pipeline", glob, repeat=1) for _ in range(3)]
+                t, mb, out = statistics.median(r[0] for r in runs), max(r[1] for r in runs), runs[-1][2]
+                out = {**out, "runs_s": [round(r[0], 1) for r in runs]}
+            else:
+                t, mb, out = measure_isolated("benchmarks.bench_pipeline:segkit_pipeline", glob, repeat=3)
             rows.append(row("clean+sessions+features", "pandas", info["events"], t_ref, mb_ref, **ref))
             rows.append(row("clean+sessions+features", "segkit-duckdb", info["events"], t, mb, reference="pandas",
-                            reference_s=t_ref, **out))
+                            reference_s=t_ref, **({"target_s": TARGET_S_10M} if large else {}), **out))
             shutil.rmtree(folder)
     finally:
         shutil.rmtree(root, ignore_errors=True)
