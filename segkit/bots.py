@@ -84,7 +84,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import Data, Output, as_table, epoch_us, hash64, to_pandas
+from .engine import Data, Output, as_table, epoch_us, hash64, shared, to_pandas
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
 
@@ -751,6 +751,7 @@ def bot_signals(
         _new=gap.isnull() | (gap > timeout_s),  # first event of a session
         _end=gap_next.isnull() | (gap_next > timeout_s),  # last event of a session
     )
+    g = shared(g)  # read by the visitor and the session aggregates (Spark would sort twice)
     wgap = ibis.ifelse(~g._new & (g._gap > 0), g._gap, ibis.null("float64"))
     per_user = g.group_by(g._k).aggregate(
         n_events=g.count(),

@@ -318,7 +318,10 @@ def _standardize(t: ibis.Table, params: CleaningParams, temps: _Temps, ledger: _
             ledger.count("devices", "changed", key, n)
     if "page" in cols:
         has_type = "page_type" in cols
-        dist = base.group_by(page=base.page, page_type=base.page_type if has_type else ibis.null("string")).aggregate(_n=base.count())
+        # stored first: the URL normalization reads the distinct pages several times (Spark
+        # would repeat the scan, the filter and the grouping for each read)
+        dist = temps.table(base.group_by(page=base.page, page_type=base.page_type if has_type else ibis.null("string"))
+                           .aggregate(_n=base.count()), "page_values")
         dist = dist.mutate(_k_page=dist.page, _k_page_type=dist.page_type)
         pages = normalize_urls(dist, keep_params=params.url_keep_params, keep_host=params.url_keep_host, output="ibis")
         # every event with a URL gets the type of the page it happened on (a scroll or an
@@ -503,6 +506,10 @@ def clean_events(
     if output == "pandas":
         ledger.quarantine.append(to_pandas(dropped.order_by(_ROW)))
     t = kept = table.anti_join(decisions, _ROW)
+    if backend_of(table).name == "pyspark":
+        # stored on Spark, which would shuffle every event for this anti-join again in each of
+        # the queries that read the kept rows (devices, pages, missing data, sessions)
+        t = kept = temps.table(kept, "kept")
 
     # Standardization on distinct values: devices per (label, user agent), pages per (URL,
     # tracked page type). The small lookup tables carry row counts, so the

@@ -26,7 +26,7 @@ from ibis.backends import BaseBackend
 
 from .errors import ParameterError
 
-__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "use_engine", "as_table", "numbered", "to_pandas", "materialize", "finish",
+__all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "use_engine", "as_table", "numbered", "to_pandas", "materialize", "shared", "finish",
            "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches", "drop_temp"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
@@ -358,6 +358,19 @@ def materialize(expr: ibis.Table, *, con: BaseBackend | None = None, name: str |
         df.createOrReplaceTempView(name)
         return backend.table(name)
     return backend.create_table(name, expr, temp=True)
+
+
+def shared(expr: ibis.Table) -> ibis.Table:
+    """``expr`` for a query that reads it more than once (a self-join, two aggregates joined).
+
+    DuckDB computes a subquery that a query reads twice once (a materialized CTE), so there
+    ``expr`` comes back as is. Spark inlines it and computes it once per reference, scan, joins
+    and window sorts included (a plan with the same Parquet scan four times), so on Spark it is
+    checkpointed first (:func:`materialize`).
+    """
+    if backend_name(expr) == "pyspark":
+        return materialize(expr)
+    return expr
 
 
 def drop_temp(con: BaseBackend, name: str) -> None:

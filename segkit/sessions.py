@@ -437,6 +437,11 @@ def split_sessions(
         j = full.inner_join(parts, full[ROW_COL] == parts._sk_row)
         t = j.select(*full.columns, gap_s=j["gap_s"], session_index=j["session_index"],
                      **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))})
+        if output == "ibis" and backend_name(t) == "pyspark":
+            # stored on Spark: every later query (session table, user features, segments) reads
+            # the sessionized events, and Spark would repeat this join, a shuffle of every event,
+            # for each (DuckDB's hash join is cheap next to copying the wide rows)
+            t = materialize(t)
     else:
         t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
                              timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)

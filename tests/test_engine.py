@@ -151,3 +151,12 @@ def test_row_level_results_keep_input_order_past_one_parallel_scan_chunk():
     assert dups.index.equals(ev.index)
     first = ~ev.duplicated(["user_id", "event", "timestamp", "page"])
     assert (dups["duplicate"].isna().to_numpy() == first.to_numpy()).all()
+
+
+def test_shared_is_the_expression_itself_on_duckdb():
+    # DuckDB computes a subquery read twice once; only Spark needs it stored (tests/test_spark_engine.py)
+    from segkit.engine import shared
+
+    t = ibis.memtable(pd.DataFrame({"a": [1, 2]}))
+    expr = t.mutate(b=t.a + 1)
+    assert shared(expr) is expr

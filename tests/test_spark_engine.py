@@ -96,3 +96,41 @@ def test_parquet_files_are_numbered_in_input_order_on_spark(spark, tmp_path):
         on_duck = to_pandas(numbered(str(folder), con=connect("duckdb"))).sort_values(ROW_COL)
         assert on_spark[ROW_COL].tolist() == list(range(27)) == on_duck[ROW_COL].tolist()
         assert on_spark["a"].tolist() == on_duck["a"].tolist()
+
+
+def _plan(con, expr) -> str:
+    """The physical plan Spark runs for ``expr`` (what it scans, shuffles and joins)."""
+    con._run_pre_execute_hooks(expr)
+    return con._session.sql(str(con.compile(expr)))._jdf.queryExecution().executedPlan().toString()
+
+
+def test_shared_checkpoints_on_spark_and_returns_the_expression_on_duckdb(spark, tmp_path):
+    from segkit.engine import shared
+
+    pd.DataFrame({"a": range(10)}).to_parquet(tmp_path / "a.parquet")
+    duck = connect("duckdb").read_parquet(str(tmp_path / "a.parquet"))
+    assert shared(duck) is duck
+    con = spark_connection(spark)
+    t = numbered(str(tmp_path / "a.parquet"), con=con)
+    expr = t.mutate(b=t.a * 2)
+    assert "FileScan" in _plan(con, expr)
+    stored = shared(expr)
+    assert "FileScan" not in _plan(con, stored)  # read twice, computed once
+    assert to_pandas(stored).sort_values("a")["b"].tolist() == list(range(0, 20, 2))
+
+
+def test_spark_reads_stored_sessions_and_bot_gaps_not_the_parquet_again(shop_parquet, spark):
+    # Spark recomputes a subquery for each query (and each reference) that reads it; the
+    # sessionized events and the bots' per-event gaps are stored, so the queries on them scan
+    # no Parquet file, shuffle no event-level join and sort no event-level window
+    from segkit.bots import bot_signals
+
+    _, path = shop_parquet
+    con = spark_connection(spark)
+    events = numbered(str(path), con=con)
+    sessionized = split_sessions(clean_events(events, output="ibis").events, output="ibis")
+    plan = _plan(con, sessionized.group_by("session_id").aggregate(n=sessionized.count()))
+    assert "FileScan" not in plan and "SortMergeJoin" not in plan
+    plan = _plan(con, bot_signals(events, output="ibis"))
+    assert "FileScan" not in plan  # (its one window orders the few session boundaries)
+    assert "lead(" not in plan
