@@ -55,7 +55,7 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
 
     ``settings`` holds ``memory_limit`` (DuckDB) or ``spark_config`` (Spark). Returns the output
     sizes and the seconds spent in each step (lazy steps cost little; the work happens where a
-    result is computed).
+    result is computed). Each finished step adds a line to ``temp_dir/progress.log``.
     """
     from segkit.clean import clean_events
     from segkit.engine import connect, numbered
@@ -81,6 +81,9 @@ def pipeline(engine: str, path: str, temp_dir: str, settings: dict[str, Any]) ->
             steps[f"{name}_duckdb_mb"] = round(float(used) / 1e6, 1)
         _reset_peak()
         t = now
+        # a long case (Spark at 50M runs for an hour or more) shows how far it got
+        with open(Path(temp_dir) / "progress.log", "a") as fh:
+            fh.write(f"{time.strftime('%H:%M:%S')} {engine} {name} done in {steps[f'{name}_s']} s\n")
 
     if engine == "spark":
         con = connect("spark", spark_master="local[2]", spark_config=settings["spark_config"])
