@@ -31,12 +31,14 @@ setup: $(STAMP) ## Create .venv from the pinned lock and install segkit (idempot
 report: $(STAMP) ## Build all HTML reports for PARAMS (default: parameters/default.yaml) into reports/PARAMS/
 	$(BIN)/python -m segkit report --params parameters/$(PARAMS).yaml
 
-test: $(STAMP) ## Run unit tests and notebook regression tests (nbval)
+test: $(STAMP) ## Run unit tests, the docstring examples and notebook regression tests (nbval)
 	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --doctest-modules -p no:cacheprovider segkit
 	$(BIN)/python -m pytest --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg -p no:cacheprovider notebooks
 
-test-unit: $(STAMP) ## Run only the unit tests
+test-unit: $(STAMP) ## Run only the unit tests and the docstring examples
 	$(BIN)/python -m pytest tests
+	$(BIN)/python -m pytest --doctest-modules -p no:cacheprovider segkit
 
 refresh: $(STAMP) ## Re-execute the committed notebooks in place (when a change of numbers is intended)
 	$(BIN)/python -m segkit refresh

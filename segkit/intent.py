@@ -1644,7 +1644,7 @@ def intent_segments(
     Examples
     --------
     >>> m = intent_segments(["a", "b", "c"], [0.9, 0.5, 0.1], as_of="2024-02-01", label="P(purchase in 7d)")
-    >>> m[["user_id", "segment", "reason"]].values.tolist()
+    >>> m[["user_id", "segment", "reason"]].values.tolist()  # doctest: +NORMALIZE_WHITESPACE
     [['a', 'intent_high', 'P(purchase in 7d) = 0.90 >= 0.66'],
      ['b', 'intent_medium', '0.33 <= P(purchase in 7d) = 0.50 < 0.66'],
      ['c', 'intent_low', 'P(purchase in 7d) = 0.10 < 0.33']]
