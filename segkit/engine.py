@@ -370,12 +370,13 @@ def materialize(expr: ibis.Table, *, con: BaseBackend | None = None, name: str |
 
 
 def shared(expr: ibis.Table) -> ibis.Table:
-    """``expr`` for a query that reads it more than once (a self-join, two aggregates joined).
+    """``expr`` for an intermediate that is read more than once: twice by one query (a self-join,
+    two aggregates joined) or by several lazy queries.
 
-    DuckDB computes a subquery that a query reads twice once (a materialized CTE), so there
-    ``expr`` comes back as is. Spark inlines it and computes it once per reference, scan, joins
-    and window sorts included (a plan with the same Parquet scan four times), so on Spark it is
-    checkpointed first (:func:`materialize`).
+    DuckDB computes a subquery that a query reads twice once (a materialized CTE), and its hash
+    joins are cheap next to copying wide rows, so there ``expr`` comes back as is. Spark inlines
+    it and computes it once per reference, scan, joins and window sorts included (a plan with the
+    same Parquet scan four times), so on Spark it is checkpointed first (:func:`materialize`).
     """
     if backend_name(expr) == "pyspark":
         return materialize(expr)

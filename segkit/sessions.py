@@ -68,7 +68,7 @@ import ibis.expr.datatypes as dt
 import numpy as np
 import pandas as pd
 
-from .engine import ROW_COL, Data, Output, arrow_batches, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, order_free, to_pandas
+from .engine import ROW_COL, Data, Output, arrow_batches, as_table, backend_name, backend_of, epoch_us, finish, hash64, kept_source, materialize, numbered, order_free, shared, to_pandas
 from .features import _US
 from .errors import ParameterError, SchemaError, check_columns
 from .params import parse_duration
@@ -437,11 +437,10 @@ def split_sessions(
         j = full.inner_join(parts, full[ROW_COL] == parts._sk_row)
         t = j.select(*full.columns, gap_s=j["gap_s"], session_index=j["session_index"],
                      **{session_col: j[user_col].cast("string").concat("-", j["session_index"].cast("string"))})
-        if output == "ibis" and backend_name(t) == "pyspark":
-            # stored on Spark: every later query (session table, user features, segments) reads
-            # the sessionized events, and Spark would repeat this join, a shuffle of every event,
-            # for each (DuckDB's hash join is cheap next to copying the wide rows)
-            t = materialize(t)
+        if output == "ibis":
+            # every later query (session table, user features, segments) reads the sessionized
+            # events; Spark would repeat this join, a shuffle of every event, for each
+            t = shared(t)
     else:
         t = _session_columns(t, td, split_at_midnight=split_at_midnight, split_on_referrer_change=split_on_referrer_change,
                              timezone=timezone, user_col=user_col, timestamp_col=timestamp_col, referrer_col=referrer_col)

@@ -153,10 +153,11 @@ def test_row_level_results_keep_input_order_past_one_parallel_scan_chunk():
     assert (dups["duplicate"].isna().to_numpy() == first.to_numpy()).all()
 
 
-def test_shared_is_the_expression_itself_on_duckdb():
+def test_shared_is_the_expression_itself_on_duckdb(tmp_path):
     # DuckDB computes a subquery read twice once; only Spark needs it stored (tests/test_spark_engine.py)
-    from segkit.engine import shared
+    from segkit.engine import connect, shared
 
-    t = ibis.memtable(pd.DataFrame({"a": [1, 2]}))
-    expr = t.mutate(b=t.a + 1)
-    assert shared(expr) is expr
+    pd.DataFrame({"a": [1, 2]}).to_parquet(tmp_path / "a.parquet")
+    t = connect("duckdb").read_parquet(str(tmp_path / "a.parquet"))
+    for expr in (t, t.mutate(b=t.a + 1), ibis.memtable(pd.DataFrame({"a": [1]}))):
+        assert shared(expr) is expr
