@@ -28,7 +28,7 @@ from ibis.backends import BaseBackend
 from .errors import ParameterError
 
 __all__ = ["Data", "Output", "ROW_COL", "connect", "default_connection", "use_engine", "as_table", "numbered", "to_pandas", "materialize", "shared", "finish",
-           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches", "drop_temp"]
+           "backend_of", "backend_name", "epoch_us", "hash64", "remember_kept", "kept_source", "arrow_batches", "drop_temp", "release_temps"]
 
 Data = pd.DataFrame | str | Path | ibis.Table
 Output = Literal["pandas", "ibis"]
@@ -392,6 +392,31 @@ def drop_temp(con: BaseBackend, name: str) -> None:
             con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
     except Exception:  # noqa: BLE001  # pragma: no cover
         pass
+
+
+def release_temps(con: BaseBackend | None = None) -> list[str]:
+    """Drop every intermediate segkit stored on ``con`` (default: the default connection); the
+    names dropped, sorted.
+
+    A pipeline function that returns a lazy result (``output="ibis"``) keeps the intermediates
+    that result reads: on Spark the checkpoints of :func:`shared` (kept rows, the bots' gaps,
+    the sessionized events) and on either engine the tables of :func:`materialize`. They live as
+    long as the connection, so a notebook that re-runs cleaning on one Spark session holds every
+    run's copies. Call this between runs: lazy results built before it can no longer be
+    computed (their tables are gone); pandas results are unaffected. Only names segkit made
+    (``_segkit_*``) are dropped, never the user's tables or views.
+    """
+    backend = con or default_connection()
+    if backend.name == "pyspark":
+        names = [t.name for t in backend._session.catalog.listTables() if t.isTemporary and t.name.startswith("_segkit_")]
+    else:
+        names = [r[0] for r in backend.raw_sql(
+            "SELECT table_name FROM duckdb_tables() WHERE temporary AND starts_with(table_name, '_segkit_')").fetchall()]
+    for name in names:
+        drop_temp(backend, name)
+    for key in [k for k, (unfiltered, _) in _KEPT.items() if bound_backend(unfiltered) is backend]:
+        del _KEPT[key]
+    return sorted(names)
 
 
 _KEPT: dict[Any, tuple[ibis.Table, ibis.Table]] = {}

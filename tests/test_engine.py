@@ -161,3 +161,31 @@ def test_shared_is_the_expression_itself_on_duckdb(tmp_path):
     t = connect("duckdb").read_parquet(str(tmp_path / "a.parquet"))
     for expr in (t, t.mutate(b=t.a + 1), ibis.memtable(pd.DataFrame({"a": [1]}))):
         assert shared(expr) is expr
+
+
+def test_release_temps_drops_what_segkit_stored_and_nothing_else(tmp_path):
+    # lazy results keep their stored intermediates for the connection's life; release_temps frees
+    # them between runs: segkit's names only, and the kept-rows record of clean_events goes too
+    import segkit
+    from segkit.clean import clean_events
+    from segkit.engine import connect, kept_source, materialize, release_temps
+
+    con = connect("duckdb")
+    con.raw_sql("CREATE TEMP TABLE mine AS SELECT 1 AS a")
+    con.raw_sql("CREATE TABLE _segkit_like_but_not_temp AS SELECT 1 AS a")
+    stored = materialize(ibis.memtable(pd.DataFrame({"a": [1, 2]})), con=con, name="_segkit_stored")
+    shop = segkit.simulate_shop(30, n_days=5, seed=2)
+    loaded = segkit.load_events(shop.events, columns=shop.column_map, timezone=shop.timezone)
+    clean = clean_events(materialize(ibis.memtable(loaded.events), con=con, name="my_events"), output="ibis")
+    assert kept_source(clean.events) is not None
+
+    dropped = release_temps(con)
+    assert "_segkit_stored" in dropped and dropped == sorted(dropped)
+    assert any(name.startswith("_segkit_clean_") for name in dropped)  # the lazy cleaning's stored pages
+    assert all(name.startswith("_segkit_") for name in dropped)
+    left = {r[0] for r in con.raw_sql("SELECT table_name FROM duckdb_tables()").fetchall()}
+    assert {"mine", "my_events", "_segkit_like_but_not_temp"} <= left and not any(n in left for n in dropped)
+    assert kept_source(clean.events) is None
+    with pytest.raises(Exception, match="_segkit_stored"):
+        to_pandas(stored, con=con)
+    assert release_temps(con) == []  # nothing left to drop

@@ -136,3 +136,25 @@ def test_spark_reads_stored_sessions_and_bot_gaps_not_the_parquet_again(shop_par
     plan = _plan(con, bot_signals(events, output="ibis"))
     assert "FileScan" not in plan  # (its one window orders the few session boundaries)
     assert "lead(" not in plan
+
+
+def test_release_temps_frees_the_checkpoints_of_lazy_results_on_spark(shop_parquet, spark):
+    # lazy cleaning and sessions on Spark store kept rows, bot gaps and sessionized events as
+    # checkpointed temp views; release_temps drops them (and only them) between runs
+    from segkit.engine import release_temps
+
+    _, path = shop_parquet
+    con = spark_connection(spark)
+    release_temps(con)  # what earlier tests on this session left
+    spark.range(3).createOrReplaceTempView("my_view")
+
+    def ours() -> set[str]:
+        return {t.name for t in spark.catalog.listTables() if t.isTemporary and t.name.startswith("_segkit_")}
+
+    sessionized = split_sessions(clean_events(numbered(str(path), con=con), output="ibis").events, output="ibis")
+    assert to_pandas(sessionized.count().name("n").as_table())["n"].item() > 0
+    stored = ours()
+    assert any(n.startswith("_segkit_clean_kept_") for n in stored) and len(stored) >= 3
+    assert release_temps(con) == sorted(stored)
+    assert ours() == set() and "my_view" in {t.name for t in spark.catalog.listTables()}
+    spark.catalog.dropTempView("my_view")
