@@ -73,6 +73,8 @@ __all__ = [
     "plan_summary",
     "membership_diff",
     "diff_summary",
+    "Replay",
+    "replay_run",
 ]
 
 #: Text fields an action carries into the plan, in the plan's column order.
@@ -691,3 +693,116 @@ def diff_summary(diff: pd.DataFrame) -> pd.DataFrame:
         "definition_changed": pd.array([None if changed.get(n) is None else bool(changed[n]) for n in names],
                                        dtype="boolean"),
     })
+
+
+# --------------------------------------------------------------------------------------------
+# The previous run, replayed from the event log
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Replay:
+    """A run replayed at an earlier time (output of :func:`replay_run`).
+
+    Attributes
+    ----------
+    as_of : Timestamp
+        The time replayed (UTC).
+    features : DataFrame
+        The user features as they were at ``as_of``: built from the events up to then, plus the
+        ``carried`` columns.
+    membership : DataFrame
+        The segments evaluated at ``as_of`` (:func:`segkit.evaluate_segments`).
+    carried : tuple of str
+        Columns of the current feature table that the events cannot rebuild (CRM attributes such
+        as ``lifetime_value`` and ``is_vip``), copied by user from the current table.
+    """
+
+    as_of: pd.Timestamp
+    features: pd.DataFrame
+    membership: pd.DataFrame
+    carried: tuple[str, ...]
+
+    @property
+    def event_features(self) -> pd.DataFrame:
+        """``features`` without the carried columns: what the events said at ``as_of``, the
+        table to compare with the current one for drift (the carried columns are today's values)."""
+        return self.features.drop(columns=list(self.carried))
+
+
+def replay_run(definitions: Any, events: Any, *, as_of: str | pd.Timestamp, features: pd.DataFrame | None = None,
+               user_col: str = "user_id", timestamp_col: str = "timestamp", **feature_options: Any) -> Replay:
+    """The run as it would have come out at ``as_of``: features and segments from the events up to then.
+
+    Use it for the "previous run" of :func:`membership_diff` and
+    :func:`segkit.monitoring.feature_drift` when no earlier run was saved: the same definitions,
+    evaluated on the same event log cut at ``as_of``, so later events change nothing. Columns of
+    ``features`` (the current run's table) that the events cannot rebuild are carried over by user:
+    a CRM attribute has no history in the event log, so the replay uses today's value (users the
+    current table lacks get a missing value). Pass ``crm=...`` instead to rebuild those columns from
+    a CRM table.
+
+    Parameters
+    ----------
+    definitions : Segment, list of Segment, YAML path or mapping
+        As for :func:`segkit.evaluate_segments`.
+    events : DataFrame, Parquet path or Ibis table
+        The cleaned, sessionized events of the current run (all of them: the cut is made here).
+    as_of : str or Timestamp
+        The time to replay (naive values are UTC); at or after the first event.
+    features : DataFrame, optional
+        The current run's user features, the source of the carried columns.
+    user_col, timestamp_col : str
+        Key and time columns of the events (``user_col`` also keys ``features``).
+    **feature_options
+        Passed to :func:`segkit.build_user_features` (``crm``, ``heartbeat_event``, ``gap_cap``, ...).
+
+    Returns
+    -------
+    Replay
+
+    Raises
+    ------
+    ParameterError
+        ``as_of`` is not a timestamp or is before the first event, ``features`` is not a DataFrame,
+        or a definition is invalid.
+    SchemaError
+        ``features`` has no ``user_col`` column.
+    """
+    import ibis
+
+    from .engine import as_table, to_pandas
+    from .features import _as_of_literal, build_user_features
+    from .segments import evaluate_segments
+
+    when = _as_of_literal(as_of)
+    if features is not None and not isinstance(features, pd.DataFrame):
+        raise ParameterError("features", type(features).__name__, message="features must be the current run's user "
+                             "feature table (a DataFrame)")
+    if features is not None:
+        check_columns(features.columns, [user_col], what="features")
+    if "as_of" in feature_options or "sessions" in feature_options:
+        raise ParameterError(next(k for k in ("as_of", "sessions") if k in feature_options), "given",
+                             message="replay_run sets as_of itself and rebuilds the sessions up to it")
+    t = as_table(events)
+    check_columns(t.columns, [user_col, timestamp_col], what="events")
+    first = to_pandas(t.aggregate(first=t[timestamp_col].min()))["first"].iloc[0]
+    if pd.isna(first) or when < pd.Timestamp(first):
+        raise ParameterError("as_of", str(when), message=f"Parameter 'as_of' is {when}, before the first event "
+                             f"({'none: the events are empty' if pd.isna(first) else pd.Timestamp(first)}): there was no run to replay then")
+    rebuilt = build_user_features(events, as_of=when, user_col=user_col, timestamp_col=timestamp_col, **feature_options)
+    assert isinstance(rebuilt, pd.DataFrame)
+    carried: tuple[str, ...] = ()
+    if features is not None:
+        carried = tuple(c for c in features.columns if c not in rebuilt.columns)
+        if carried:
+            static = features[[user_col, *carried]].drop_duplicates(user_col)
+            rebuilt = rebuilt.merge(static.astype({user_col: rebuilt[user_col].dtype}), on=user_col, how="left")
+    # the events up to as_of only: users first seen later are not in the replayed universe either
+    if isinstance(events, pd.DataFrame):
+        upto: Any = events[events[timestamp_col] <= when]
+    else:
+        upto = t.filter(t[timestamp_col] <= ibis.literal(when.to_pydatetime(), type=t[timestamp_col].type()))
+    membership = evaluate_segments(definitions, events=upto, features=rebuilt, as_of=when, user_col=user_col,
+                                   timestamp_col=timestamp_col)
+    return Replay(as_of=when, features=rebuilt, membership=membership, carried=carried)

@@ -415,3 +415,87 @@ def test_plan_with_many_mapped_segments_uses_the_general_path():
     assert (u["segment"], u["n_segments"]) == ("s69", 70)
     assert u["other_segments"] == ", ".join(reversed(segs[:69]))
     assert (v["segment"], v["other_segments"]) == ("s65", "s03")
+
+
+# --------------------------------------------------------------------------------------------
+# replay_run: the previous run from the event log
+# --------------------------------------------------------------------------------------------
+
+DEFAULT_SEGMENTS = "parameters/segments/default.yaml"
+
+
+@pytest.fixture(scope="module")
+def shop_run():
+    from pathlib import Path
+
+    import segkit
+    from segkit.clean import clean_events
+    from segkit.features import build_user_features
+    from segkit.sessions import split_sessions
+
+    root = Path(__file__).resolve().parents[1]
+    shop = segkit.simulate_shop(400, n_days=21, seed=11)
+    loaded = segkit.load_events(shop.events, columns=shop.column_map, timezone=shop.timezone)
+    events = segkit.apply_taxonomy(loaded.events, segkit.load_taxonomy(root / "parameters" / "taxonomy" / "default.yaml"))
+    ev = split_sessions(clean_events(events).events)
+    return root / DEFAULT_SEGMENTS, ev, build_user_features(ev, crm=shop.crm), shop.crm
+
+
+def test_replay_run_is_the_run_on_the_events_cut_at_as_of(shop_run):
+    from segkit.activation import replay_run
+    from segkit.features import build_user_features
+
+    defs, ev, features, crm = shop_run
+    as_of = ev["timestamp"].max() - pd.Timedelta(days=7)
+    replay = replay_run(defs, ev, as_of=as_of, features=features)
+
+    cut = ev[ev["timestamp"] <= as_of]
+    expected_features = build_user_features(cut, crm=crm, as_of=as_of)
+    assert {"lifetime_value", "is_vip"} <= set(replay.carried)
+    assert set(replay.features.columns) == set(expected_features.columns)
+    pd.testing.assert_frame_equal(replay.features[expected_features.columns], expected_features)
+    expected = evaluate_segments(defs, events=cut, features=expected_features, as_of=as_of)
+    pd.testing.assert_frame_equal(replay.membership, expected)
+    assert replay.membership.attrs["n_users"] == expected.attrs["n_users"] == cut["user_id"].nunique()
+    assert replay.as_of == as_of
+    pd.testing.assert_frame_equal(replay.event_features, build_user_features(cut, as_of=as_of))
+
+    # events after as_of change nothing, and a week earlier is not the current run
+    again = replay_run(defs, cut, as_of=as_of, features=features)
+    pd.testing.assert_frame_equal(again.membership, replay.membership)
+    pd.testing.assert_frame_equal(again.features, replay.features)
+    current = evaluate_segments(defs, events=ev, features=features)
+    changes = diff_summary(membership_diff(replay.membership, current))
+    assert changes["entered"].sum() > 0
+    assert set(replay.membership["user_id"]) <= set(cut["user_id"])  # nobody first seen after as_of
+
+
+def test_replay_run_rebuilds_crm_columns_from_a_crm_table_instead_of_carrying_them(shop_run):
+    from segkit.activation import replay_run
+
+    defs, ev, features, crm = shop_run
+    as_of = ev["timestamp"].max() - pd.Timedelta(days=3)
+    carried = replay_run(defs, ev, as_of=as_of, features=features)
+    rebuilt = replay_run(defs, ev, as_of=as_of, features=features, crm=crm)
+    assert rebuilt.carried == ()
+    pd.testing.assert_frame_equal(rebuilt.features[carried.features.columns], carried.features)
+    pd.testing.assert_frame_equal(rebuilt.membership, carried.membership)
+
+
+def test_replay_run_errors_name_the_parameter(shop_run):
+    from segkit.activation import replay_run
+
+    defs, ev, features, _ = shop_run
+    first = ev["timestamp"].min()
+    with pytest.raises(ParameterError, match="as_of.*before the first event"):
+        replay_run(defs, ev, as_of=first - pd.Timedelta(seconds=1), features=features)
+    with pytest.raises(ParameterError, match="as_of.*timestamp such as"):
+        replay_run(defs, ev, as_of="last tuesday", features=features)
+    with pytest.raises(ParameterError, match="as_of itself"):
+        replay_run(defs, ev, as_of=first + pd.Timedelta(days=1), features=features, sessions=ev)
+    with pytest.raises(ParameterError, match="features must be"):
+        replay_run(defs, ev, as_of=first + pd.Timedelta(days=1), features=[1, 2])
+    with pytest.raises(SchemaError, match="user_id"):
+        replay_run(defs, ev, as_of=first + pd.Timedelta(days=1), features=features.drop(columns="user_id"))
+    with pytest.raises(SchemaError, match="timestamp"):
+        replay_run(defs, ev.drop(columns="timestamp"), as_of=first + pd.Timedelta(days=1), features=features)
