@@ -784,13 +784,14 @@ def replay_run(definitions: Any, events: Any, *, as_of: str | pd.Timestamp, feat
     if "as_of" in feature_options or "sessions" in feature_options:
         raise ParameterError(next(k for k in ("as_of", "sessions") if k in feature_options), "given",
                              message="replay_run sets as_of itself and rebuilds the sessions up to it")
-    t = as_table(events)
+    t = as_table(events)  # a path is read once: the features and the segments query this table
     check_columns(t.columns, [user_col, timestamp_col], what="events")
+    source: Any = events if isinstance(events, pd.DataFrame) else t
     first = to_pandas(t.aggregate(first=t[timestamp_col].min()))["first"].iloc[0]
     if pd.isna(first) or when < pd.Timestamp(first):
         raise ParameterError("as_of", str(when), message=f"Parameter 'as_of' is {when}, before the first event "
                              f"({'none: the events are empty' if pd.isna(first) else pd.Timestamp(first)}): there was no run to replay then")
-    rebuilt = build_user_features(events, as_of=when, user_col=user_col, timestamp_col=timestamp_col, **feature_options)
+    rebuilt = build_user_features(source, as_of=when, user_col=user_col, timestamp_col=timestamp_col, **feature_options)
     assert isinstance(rebuilt, pd.DataFrame)
     carried: tuple[str, ...] = ()
     if features is not None:
@@ -799,8 +800,8 @@ def replay_run(definitions: Any, events: Any, *, as_of: str | pd.Timestamp, feat
             static = features[[user_col, *carried]].drop_duplicates(user_col)
             rebuilt = rebuilt.merge(static.astype({user_col: rebuilt[user_col].dtype}), on=user_col, how="left")
     # the events up to as_of only: users first seen later are not in the replayed universe either
-    if isinstance(events, pd.DataFrame):
-        upto: Any = events[events[timestamp_col] <= when]
+    if isinstance(source, pd.DataFrame):
+        upto: Any = source[source[timestamp_col] <= when]
     else:
         upto = t.filter(t[timestamp_col] <= ibis.literal(when.to_pydatetime(), type=t[timestamp_col].type()))
     membership = evaluate_segments(definitions, events=upto, features=rebuilt, as_of=when, user_col=user_col,

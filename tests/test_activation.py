@@ -470,6 +470,19 @@ def test_replay_run_is_the_run_on_the_events_cut_at_as_of(shop_run):
     assert set(replay.membership["user_id"]) <= set(cut["user_id"])  # nobody first seen after as_of
 
 
+def test_replay_run_reads_a_parquet_event_log_like_a_frame(shop_run, tmp_path):
+    from segkit.activation import replay_run
+
+    defs, ev, features, _ = shop_run
+    as_of = ev["timestamp"].max() - pd.Timedelta(days=5)
+    ev.to_parquet(tmp_path / "events.parquet")
+    from_file = replay_run(defs, str(tmp_path / "events.parquet"), as_of=as_of, features=features)
+    from_frame = replay_run(defs, ev, as_of=as_of, features=features)
+    assert from_file.carried == from_frame.carried
+    pd.testing.assert_frame_equal(from_file.features, from_frame.features)
+    pd.testing.assert_frame_equal(from_file.membership, from_frame.membership)
+
+
 def test_replay_run_rebuilds_crm_columns_from_a_crm_table_instead_of_carrying_them(shop_run):
     from segkit.activation import replay_run
 
